@@ -26,8 +26,21 @@ class CommandRunner {
   CommandHandler selected_;
 };
 
-void RegisterVersionCommand(CLI::App& app, CommandRunner& runner);
-void RegisterConfigCommands(CLI::App& app, CommandRunner& runner);
+// Adds subcommands to the app. Each cli/*_command.cc defines one and registers it with a
+// static CommandRegistration, so adding a subcommand touches no other file:
+//
+//   const CommandRegistration kRegistration(/*order=*/20, RegisterMemstoreCommands);
+//
+// `order` sorts the subcommands in --help.
+using RegisterFunction = void (*)(CLI::App& app, CommandRunner& runner);
+
+class CommandRegistration {
+ public:
+  CommandRegistration(int order, RegisterFunction function);
+};
+
+// Registers every subcommand, in order.
+void RegisterAllCommands(CLI::App& app, CommandRunner& runner);
 
 // Adds the `--config FILE` and repeated `--set path=value` flags shared by commands that read a
 // job config.

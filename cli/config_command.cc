@@ -9,6 +9,8 @@
 
 namespace memr1::cli {
 
+namespace {
+
 void RegisterConfigCommands(CLI::App& app, CommandRunner& runner) {
   CLI::App* config = app.add_subcommand("config", "Inspect and check job configs");
   config->require_subcommand(1);
@@ -36,4 +38,7 @@ void RegisterConfigCommands(CLI::App& app, CommandRunner& runner) {
   });
 }
 
+const CommandRegistration kRegistration(10, RegisterConfigCommands);
+
+}  // namespace
 }  // namespace memr1::cli

@@ -10,8 +10,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Show help for every subcommand");
   memr1::cli::CommandRunner runner;
-  memr1::cli::RegisterVersionCommand(app, runner);
-  memr1::cli::RegisterConfigCommands(app, runner);
+  memr1::cli::RegisterAllCommands(app, runner);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

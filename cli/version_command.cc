@@ -11,6 +11,8 @@
 
 namespace memr1::cli {
 
+namespace {
+
 void RegisterVersionCommand(CLI::App& app, CommandRunner& runner) {
   CLI::App* command =
       app.add_subcommand("version", "Print the version, git commit, LibTorch, CUDA and NCCL");
@@ -33,4 +35,7 @@ void RegisterVersionCommand(CLI::App& app, CommandRunner& runner) {
   });
 }
 
+const CommandRegistration kRegistration(0, RegisterVersionCommand);
+
+}  // namespace
 }  // namespace memr1::cli
