@@ -1,0 +1,26 @@
+#pragma once
+
+// EchoService: the trivial Echo service of echo.proto, with the same job-token check as every
+// memstore call, so that benchmarks compare memstore calls against an RPC with no work behind
+// it.
+//
+// Thread safety: thread safe (stateless).
+
+#include <string>
+
+#include "memr1/v1/echo.grpc.pb.h"
+
+namespace memr1::memstore {
+
+class EchoService final : public v1::Echo::Service {
+ public:
+  // `token`: the job token calls must carry (empty accepts all).
+  explicit EchoService(std::string token) : token_(std::move(token)) {}
+  grpc::Status Echo(grpc::ServerContext* context, const v1::EchoRequest* request,
+                    v1::EchoReply* reply) override;
+
+ private:
+  const std::string token_;
+};
+
+}  // namespace memr1::memstore
