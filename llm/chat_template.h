@@ -32,6 +32,9 @@ enum class ChatFamily { kQwen25, kQwen3, kLlama3, kLlama31 };
 std::string_view ChatFamilyName(ChatFamily family);
 // Inverse of ChatFamilyName; InvalidArgument listing the names otherwise.
 absl::StatusOr<ChatFamily> ParseChatFamily(std::string_view name);
+// The Jinja source of the family's published template, for families whose template memr1
+// writes itself (kQwen25: the BPE trainer's tokenizer_config.json; kLlama31); "" otherwise.
+std::string_view ChatTemplateSource(ChatFamily family);
 // Classifies a Jinja chat_template text as described above.
 absl::StatusOr<ChatFamily> DetectChatFamily(std::string_view template_text);
 

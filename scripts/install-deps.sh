@@ -19,7 +19,14 @@ PACKAGES=(
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev libpcre2-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  # tokenizer: ICU (Unicode normalization); node/npm and jinja2 run the reference tokenizer and
+  # chat templates in the tokenizer tests
+  libicu-dev nodejs python3-jinja2
 )
+# Debian ships npm as its own package; NodeSource's nodejs bundles it (and conflicts with it).
+if ! command -v npm >/dev/null 2>&1; then
+  PACKAGES+=(npm)
+fi
 
 missing=()
 for package in "${PACKAGES[@]}"; do
