@@ -22,6 +22,8 @@ PACKAGES=(
   # tokenizer: ICU (Unicode normalization); node/npm and jinja2 run the reference tokenizer and
   # chat templates in the tokenizer tests
   libicu-dev nodejs python3-jinja2
+  # eval: NLTK is the reference the BLEU-1 / Porter / tokenizer tests compare against
+  python3-nltk
 )
 # Debian ships npm as its own package; NodeSource's nodejs bundles it (and conflicts with it).
 if ! command -v npm >/dev/null 2>&1; then
