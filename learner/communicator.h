@@ -28,6 +28,8 @@ class Communicator {
   virtual int world_size() const = 0;
   // "single", "mpi" or "nccl".
   virtual std::string name() const = 0;
+  // Where this communicator's tensors live (CPU for single and mpi, the rank's GPU for nccl).
+  virtual at::Device device() const { return at::Device(at::kCPU); }
 
   // Sums `tensor` over all ranks, in place. `tensor` must be contiguous, on this communicator's
   // device, of float32/float64/bfloat16/float16/int32/int64. Blocks until done.

@@ -95,13 +95,14 @@ absl::Status MpiCommunicator::AllGather(const at::Tensor& input, at::Tensor& out
   MEMR1_RETURN_IF_ERROR(CheckCpu(input, "AllGather"));
   MEMR1_RETURN_IF_ERROR(CheckCpu(output, "AllGather"));
   MEMR1_RETURN_IF_ERROR(CheckAllGatherArgs(input, output, world_));
-  if (input.numel() > (int64_t{1} << 31) - 1) {
-    return absl::InvalidArgumentError("AllGather: more than 2^31 elements per rank");
+  // Gathering moves bytes without arithmetic, so any dtype (bf16 included) goes as MPI_BYTE.
+  const int64_t bytes = input.numel() * input.element_size();
+  if (bytes > (int64_t{1} << 31) - 1) {
+    return absl::InvalidArgumentError("AllGather: more than 2 GiB per rank");
   }
-  MEMR1_ASSIGN_OR_RETURN(MPI_Datatype type, MpiType(input.scalar_type()));
-  const int count = static_cast<int>(input.numel());
-  return MpiCheck(MPI_Allgather(input.data_ptr(), count, type, output.data_ptr(), count, type,
-                                MPI_COMM_WORLD),
+  const int count = static_cast<int>(bytes);
+  return MpiCheck(MPI_Allgather(input.data_ptr(), count, MPI_BYTE, output.data_ptr(), count,
+                                MPI_BYTE, MPI_COMM_WORLD),
                   "MPI_Allgather");
 }
 

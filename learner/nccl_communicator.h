@@ -30,7 +30,7 @@ class NcclCommunicator : public Communicator {
   int rank() const override { return rank_; }
   int world_size() const override { return world_; }
   std::string name() const override { return "nccl"; }
-  int device() const { return device_; }
+  at::Device device() const override { return at::Device(at::kCUDA, device_); }
   absl::Status AllReduceSum(at::Tensor& tensor) override;
   absl::Status AllGather(const at::Tensor& input, at::Tensor& output) override;
   absl::Status Broadcast(at::Tensor& tensor, int root) override;
