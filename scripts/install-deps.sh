@@ -19,6 +19,8 @@ PACKAGES=(
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev libpcre2-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  # independent NumPy reference of the Hugging Face model forward (tests/llm/tools)
+  python3-numpy
   # tokenizer: ICU (Unicode normalization); node/npm and jinja2 run the reference tokenizer and
   # chat templates in the tokenizer tests
   libicu-dev nodejs python3-jinja2
