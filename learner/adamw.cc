@@ -102,20 +102,47 @@ absl::Status ShardedAdamW::Step(double lr) {
             .copy_(master_.narrow(0, piece.shard_offset, piece.length));
       }
     } else {
-      const auto options = params_[0].options();
-      at::Tensor send = at::zeros({shard_size_}, options);
-      send.narrow(0, 0, end_ - begin_).copy_(master_);
-      at::Tensor gathered = at::empty({shard_size_ * comm_->world_size()}, options);
-      MEMR1_RETURN_IF_ERROR(comm_->AllGather(send, gathered));
-      int64_t offset = 0;
-      for (auto& p : params_) {
-        p.view(-1).copy_(gathered.narrow(0, offset, p.numel()));
-        offset += p.numel();
-      }
+      MEMR1_RETURN_IF_ERROR(GatherParameters());
     }
     steps_ = t;
     return absl::OkStatus();
   });
+}
+
+void ShardedAdamW::WriteFlatRange(int64_t begin, const at::Tensor& values) {
+  const int64_t end = begin + values.numel();
+  int64_t offset = 0;
+  for (auto& p : params_) {
+    const int64_t n = p.numel();
+    const int64_t lo = std::max(begin, offset), hi = std::min(end, offset + n);
+    if (lo < hi) p.view(-1).narrow(0, lo - offset, hi - lo).copy_(values.narrow(0, lo - begin, hi - lo));
+    offset += n;
+    if (offset >= end) break;
+  }
+}
+
+absl::Status ShardedAdamW::GatherParameters() {
+  // Slices are gathered in chunks so that the buffers stay at (world + 1) x chunk elements
+  // instead of a second copy of the model.
+  const int world = comm_->world_size();
+  const int64_t chunk = std::max<int64_t>(1, std::min(shard_size_, options_.gather_chunk_elements));
+  const auto options = params_[0].options();
+  at::Tensor send = at::empty({chunk}, options);
+  at::Tensor gathered = at::empty({chunk * world}, options);
+  const int64_t local = end_ - begin_;
+  for (int64_t offset = 0; offset < shard_size_; offset += chunk) {
+    const int64_t n = std::min(chunk, shard_size_ - offset);
+    send.zero_();
+    const int64_t mine = std::max<int64_t>(0, std::min(n, local - offset));
+    if (mine > 0) send.narrow(0, 0, mine).copy_(master_.narrow(0, offset, mine));
+    MEMR1_RETURN_IF_ERROR(comm_->AllGather(send, gathered));
+    for (int r = 0; r < world; ++r) {
+      const int64_t flat = r * shard_size_ + offset;
+      const int64_t valid = std::max<int64_t>(0, std::min(n, total_ - flat));
+      if (valid > 0) WriteFlatRange(flat, gathered.narrow(0, r * chunk, valid));
+    }
+  }
+  return absl::OkStatus();
 }
 
 std::map<std::string, at::Tensor> ShardedAdamW::StateDict() const {

@@ -12,8 +12,8 @@
 // rank ends the step with identical parameters. Per element the arithmetic is the same with
 // and without sharding, so ZeRO-1 equals plain data parallel bit for bit.
 //
-// Memory per rank: 12 bytes x N / W for the state (in host memory with offload_state), plus a send/receive buffer of N elements of
-// the parameter dtype while gathering.
+// Memory per rank: 12 bytes x N / W for the state (in host memory with offload_state), plus
+// (W + 1) x gather_chunk_elements of the parameter dtype while gathering.
 //
 // Thread safety: not thread safe; one training thread owns it. The parameters and the
 // communicator must outlive it.
@@ -42,6 +42,9 @@ struct AdamWOptions {
   // the GPU then holds only weights and gradients; each step moves the slice's gradients to
   // the host and the updated weights back.
   bool offload_state = false;
+  // Elements all-gathered per collective when sharded (the gather buffers hold world + 1
+  // chunks).
+  int64_t gather_chunk_elements = int64_t{1} << 24;
 
   absl::Status Validate() const;
 };
@@ -85,6 +88,10 @@ class ShardedAdamW {
 
   ShardedAdamW(std::vector<at::Tensor> params, const AdamWOptions& options, Communicator* comm);
   at::Tensor GatherShardGradient() const;
+  // All-gathers every rank's updated slice into the parameters.
+  absl::Status GatherParameters();
+  // Copies `values` into the flat parameter range starting at `begin`.
+  void WriteFlatRange(int64_t begin, const at::Tensor& values);
 
   std::vector<at::Tensor> params_;
   AdamWOptions options_;

@@ -98,10 +98,13 @@ absl::StatusOr<MemoryPlan> Estimate(const v1::JobConfig& config, const PlanOptio
   }
   // Optimizer step.
   const double pmax = std::max(p, pc);
-  if (shards > 1) add("optimizer step", "ZeRO-1 all-gather buffers", pmax * b * (1 + 1 / shards));
+  if (shards > 1) {
+    const double chunk = std::min(std::ceil(pmax / shards), 16.0 * 1024 * 1024);
+    add("optimizer step", "ZeRO-1 all-gather chunk buffers", (shards + 1) * chunk * b);
+  }
   if (!offload) add("optimizer step", "fp32 temporaries of the owned slice", 8 * pmax / shards);
   // Rollout.
-  if (options.colocated_rollout) {
+  if (options.colocated_rollout && learner.colocated_rollout()) {
     const double sequences = std::max(1.0, std::ceil(learner.global_batch_size() / world));
     const double kv_per_token = 2.0 * plan.policy.num_layers * plan.policy.num_kv_heads *
                                 plan.policy.head_dim * b;
@@ -169,9 +172,11 @@ absl::StatusOr<MemoryPlan> PlanMemory(const v1::JobConfig& config, const PlanOpt
                          c->mutable_learner()->set_reference_from_trajectories(true);
                        }});
   }
-  if (options.colocated_rollout) {
-    changes.push_back({"run actors on separate GPUs (no rollout KV cache here)",
-                       [](v1::JobConfig*, PlanOptions* o) { o->colocated_rollout = false; }});
+  if (options.colocated_rollout && l.colocated_rollout()) {
+    changes.push_back({"learner.colocated_rollout: false (actors on GPUs of their own)",
+                       [](v1::JobConfig* c, PlanOptions*) {
+                         c->mutable_learner()->set_colocated_rollout(false);
+                       }});
   }
   changes.push_back({"all of the above together", [changes](v1::JobConfig* c, PlanOptions* o) {
                        for (const auto& change : changes) change.apply(c, o);

@@ -15,10 +15,11 @@
 //                 or with activation checkpointing b*h per layer and token plus one layer's
 //                 full activations; and the logits of the response tokens, (b + 12) bytes per
 //                 vocabulary entry (fp32 log-softmax, its gradient and the logits' gradient).
-//   optimizer     the ZeRO-1 all-gather buffers (P*b*(1 + 1/W)) and two fp32 temporaries of the
-//   step          owned slice (on the host with offload).
+//   optimizer     the ZeRO-1 all-gather chunk buffers ((W + 1) x 16M elements at most) and two
+//   step          fp32 temporaries of the owned slice (on the host with offload).
 //   rollout       the KV cache of this GPU's share of the global batch at full length
-//                 (2 * layers * kv * d * b per token), when actors share the learner's GPUs.
+//                 (2 * layers * kv * d * b per token), when actors share the learner's GPUs
+//                 (learner.colocated_rollout and PlanOptions::colocated_rollout).
 // Peak = resident + the largest of the three phases. These are estimates for planning; the
 // real peak also depends on the allocator and on kernels.
 //
@@ -37,7 +38,8 @@ namespace memr1::learner {
 struct PlanOptions {
   int num_gpus = 1;
   double gpu_memory_bytes = 80.0 * (1ull << 30);
-  // Whether the rollout engine's KV cache shares the learner's GPUs.
+  // Whether the rollout engine's KV cache may share the learner's GPUs (false overrides
+  // learner.colocated_rollout).
   bool colocated_rollout = true;
   // CUDA context and allocator fragmentation.
   double runtime_reserve_bytes = 2.0 * (1ull << 30);

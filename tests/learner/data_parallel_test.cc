@@ -37,6 +37,7 @@ void Train(ToyPolicy& model, Communicator& comm, bool zero1, const ToyBatch& glo
            int64_t micro, int64_t bucket_bytes) {
   AdamWOptions options;
   options.shard_state = zero1;
+  options.gather_chunk_elements = 7;  // many chunks, a ragged last one
   options.weight_decay = 0.1;
   auto optimizer = ShardedAdamW::Create(model->parameters(), options, &comm);
   ASSERT_TRUE(optimizer.ok()) << optimizer.status();
