@@ -182,6 +182,12 @@ class BankStore {
   absl::StatusOr<std::shared_ptr<const BankIndex>> IndexAt(absl::string_view job,
                                                            const v1::StoredBank& bank,
                                                            uint64_t seq);
+  // A fork's index at `seq` (>= its fork point) made from its parent's cached index at the
+  // fork point plus the fork's own versions; null when the parent's index is not cached at
+  // that seq (or its lock is busy). Caller holds the fork's lock (shared).
+  absl::StatusOr<std::shared_ptr<BankIndex>> CloneParentIndex(absl::string_view job,
+                                                              const v1::StoredBank& bank,
+                                                              uint64_t seq);
   std::string CacheKey(absl::string_view job, uint64_t uid) const;
   std::shared_ptr<BankIndex> CacheLookup(const std::string& key, uint64_t seq);
   void CacheInsert(const std::string& key, uint64_t seq, std::shared_ptr<BankIndex> index);

@@ -183,10 +183,65 @@ absl::StatusOr<std::shared_ptr<const BankIndex>> BankStore::IndexAt(absl::string
   if (latest) {
     if (std::shared_ptr<BankIndex> cached = CacheLookup(key, seq)) return cached;
   }
-  auto index = std::make_shared<BankIndex>();
-  MEMR1_RETURN_IF_ERROR(CollectState(job, bank, seq, index.get()));
+  std::shared_ptr<BankIndex> index;
+  if (bank.parent_uid() != 0 && seq >= bank.parent_seq()) {
+    MEMR1_ASSIGN_OR_RETURN(index, CloneParentIndex(job, bank, seq));
+  }
+  if (index == nullptr) {
+    index = std::make_shared<BankIndex>();
+    MEMR1_RETURN_IF_ERROR(CollectState(job, bank, seq, index.get()));
+  }
   if (latest) CacheInsert(key, seq, index);
   return index;
+}
+
+absl::StatusOr<std::shared_ptr<BankIndex>> BankStore::CloneParentIndex(
+    absl::string_view job, const v1::StoredBank& bank, uint64_t seq) {
+  MEMR1_ASSIGN_OR_RETURN(const v1::StoredBank parent, LoadBankByUid(job, bank.parent_uid()));
+  if (parent.seq() != bank.parent_seq()) return nullptr;  // the parent moved on
+  // The parent's cached index is changed in place by the parent's Apply, under the parent's
+  // lock: read it only while holding that lock. Try-lock, never wait, so that lock order
+  // cannot matter; the caller already holds it when both banks share a stripe.
+  absl::Mutex& own_mu = BankMutex(job, bank.name());
+  absl::Mutex& parent_mu = BankMutex(job, parent.name());
+  const bool same_stripe = &own_mu == &parent_mu;
+  if (!same_stripe && !parent_mu.ReaderTryLock()) return nullptr;
+  std::shared_ptr<BankIndex> clone;
+  if (std::shared_ptr<BankIndex> cached =
+          CacheLookup(CacheKey(job, parent.uid()), parent.seq())) {
+    clone = std::make_shared<BankIndex>(*cached);
+  }
+  if (!same_stripe) parent_mu.ReaderUnlock();
+  if (clone == nullptr) return nullptr;
+  // Overlay the fork's own versions (few: a fork is young).
+  const std::string prefix = internal::BankDataPrefix(job, bank.uid());
+  uint64_t group = 0;
+  std::string latest;
+  absl::Status status;
+  auto finish_group = [&]() {
+    if (group == 0 || latest.empty()) return;
+    v1::MemoryVersion version;
+    status.Update(ParseStored(latest, &version, "memory version"));
+    if (version.deleted()) {
+      clone->Remove(group);
+    } else {
+      clone->Put(group, std::move(*version.mutable_memory()));
+    }
+  };
+  MEMR1_RETURN_IF_ERROR(internal::ScanPrefix(
+      db_.get(), handles_->memories, prefix, [&](absl::string_view key, absl::string_view value) {
+        const uint64_t number = MemoryNumberOf(key, prefix.size());
+        if (number != group) {
+          finish_group();
+          group = number;
+          latest.clear();
+        }
+        if (SeqOfVersionKey(key, prefix.size()) <= seq) latest.assign(value.data(), value.size());
+        return status.ok();
+      }));
+  finish_group();
+  MEMR1_RETURN_IF_ERROR(status);
+  return clone;
 }
 
 absl::StatusOr<v1::Memory> BankStore::Get(absl::string_view job, const v1::GetRequest& request) {

@@ -14,12 +14,6 @@ namespace {
 
 constexpr size_t kImportChunkBytes = 1 << 20;
 
-template <typename Response>
-absl::StatusOr<Response> Finish(const grpc::Status& status, Response response) {
-  if (!status.ok()) return FromGrpcStatus(status);
-  return response;
-}
-
 }  // namespace
 
 std::string NewRequestId() {
@@ -89,7 +83,9 @@ absl::StatusOr<v1::ListBanksResponse> MemstoreClient::ListBanks(
   grpc::ClientContext context;
   Prepare(&context, options_.timeout);
   v1::ListBanksResponse response;
-  return Finish(stub_->ListBanks(&context, request, &response), std::move(response));
+  const grpc::Status status = stub_->ListBanks(&context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
 }
 
 absl::StatusOr<v1::ApplyResponse> MemstoreClient::Apply(v1::ApplyRequest request) {
@@ -97,7 +93,9 @@ absl::StatusOr<v1::ApplyResponse> MemstoreClient::Apply(v1::ApplyRequest request
   grpc::ClientContext context;
   Prepare(&context, options_.timeout);
   v1::ApplyResponse response;
-  return Finish(stub_->Apply(&context, request, &response), std::move(response));
+  const grpc::Status status = stub_->Apply(&context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
 }
 
 absl::StatusOr<v1::Memory> MemstoreClient::Get(const v1::GetRequest& request) {
@@ -112,21 +110,27 @@ absl::StatusOr<v1::ListResponse> MemstoreClient::List(const v1::ListRequest& req
   grpc::ClientContext context;
   Prepare(&context, options_.timeout);
   v1::ListResponse response;
-  return Finish(stub_->List(&context, request, &response), std::move(response));
+  const grpc::Status status = stub_->List(&context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
 }
 
 absl::StatusOr<v1::HistoryResponse> MemstoreClient::History(const v1::HistoryRequest& request) {
   grpc::ClientContext context;
   Prepare(&context, options_.timeout);
   v1::HistoryResponse response;
-  return Finish(stub_->History(&context, request, &response), std::move(response));
+  const grpc::Status status = stub_->History(&context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
 }
 
 absl::StatusOr<v1::SearchResponse> MemstoreClient::Search(const v1::SearchRequest& request) {
   grpc::ClientContext context;
   Prepare(&context, options_.timeout);
   v1::SearchResponse response;
-  return Finish(stub_->Search(&context, request, &response), std::move(response));
+  const grpc::Status status = stub_->Search(&context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
 }
 
 absl::StatusOr<v1::BankInfo> MemstoreClient::Fork(const v1::ForkRequest& request) {

@@ -285,6 +285,29 @@ TEST_F(BankStoreTest, ForksAreIndependentOfTheirSource) {
   EXPECT_EQ(store_->Fork(kJob, fork).status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(BankStoreTest, ForkSearchesReadTheSameWithAndWithoutTheSourceIndexCached) {
+  Create("src");
+  MustApply(Request("src", {Add("red apple"), Add("green pear"), Add("blue plum")}));
+  EXPECT_EQ(SearchIds("src", "apple pear"), (std::vector<std::string>{"m1", "m2"}));  // cached
+  for (int i = 0; i < 3; ++i) {
+    v1::ForkRequest fork;
+    fork.set_source_bank("src");
+    fork.set_bank(absl::StrCat("src/g", i));
+    ASSERT_TRUE(store_->Fork(kJob, fork).ok());
+  }
+  MustApply(Request("src/g0", {Update("m1", "yellow banana"), Delete("m2"), Add("apple pie")}));
+  MustApply(Request("src/g1", {Add("pear tart")}));
+  const std::vector<std::string> g0 = SearchIds("src/g0", "apple pear banana");
+  const std::vector<std::string> g1 = SearchIds("src/g1", "apple pear");
+  EXPECT_EQ(g0, (std::vector<std::string>{"m1", "m4"}));  // equal scores: id order
+  EXPECT_EQ(g1.size(), 3u);
+  EXPECT_EQ(SearchIds("src/g2", "apple pear"), (std::vector<std::string>{"m1", "m2"}));
+  EXPECT_EQ(SearchIds("src", "apple pear banana"), (std::vector<std::string>{"m1", "m2"}));
+  Reopen();  // nothing cached: built from storage
+  EXPECT_EQ(SearchIds("src/g0", "apple pear banana"), g0);
+  EXPECT_EQ(SearchIds("src/g1", "apple pear"), g1);
+}
+
 TEST_F(BankStoreTest, DroppingASourceKeepsItsForksWorking) {
   Create("ep");
   MustApply(Request("ep", {Add("one"), Add("two")}));
