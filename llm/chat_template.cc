@@ -378,6 +378,14 @@ absl::StatusOr<ChatTemplate> ChatTemplate::ForTokenizer(const Tokenizer& tokeniz
   return ChatTemplate(*family, tokenizer.bos_token());
 }
 
+absl::StatusOr<ChatTemplate> ChatTemplate::ForTokenizer(const Tokenizer& tokenizer,
+                                                         std::string_view family_name) {
+  if (family_name.empty()) return ForTokenizer(tokenizer);
+  absl::StatusOr<ChatFamily> family = ParseChatFamily(family_name);
+  if (!family.ok()) return family.status();
+  return ChatTemplate(*family, tokenizer.bos_token());
+}
+
 absl::StatusOr<std::string> ChatTemplate::Apply(absl::Span<const ChatMessage> messages,
                                                 const ChatTemplateOptions& options) const {
   switch (family_) {

@@ -59,6 +59,10 @@ class ChatTemplate {
   // The family of `tokenizer`'s chat_template (see DetectChatFamily); FailedPrecondition when
   // the tokenizer has no chat_template.
   static absl::StatusOr<ChatTemplate> ForTokenizer(const Tokenizer& tokenizer);
+  // As above, but a non-empty `family_name` (ParseChatFamily; TokenizerConfig.chat_family)
+  // overrides detection, and the tokenizer then needs no chat_template.
+  static absl::StatusOr<ChatTemplate> ForTokenizer(const Tokenizer& tokenizer,
+                                                   std::string_view family_name);
 
   // Renders `messages` exactly as the family's chat_template does under transformers'
   // apply_chat_template(..., tokenize=False). InvalidArgument for an empty list, an unknown

@@ -25,3 +25,10 @@ memr1_add_test(tokenizer_chat_template_test
   LABELS integration)
 set_tests_properties(tokenizer_chat_template_test PROPERTIES FIXTURES_REQUIRED tokenizer_npm)
 
+if(TARGET memr1)
+  memr1_add_test(tokenizer_cli_test
+    SOURCES tokenizer_cli_test.cc tokenizer_test_util.cc
+    DEPS memr1::llm memr1_testing nlohmann_json::nlohmann_json
+    LABELS integration)
+  set_tests_properties(tokenizer_cli_test PROPERTIES FIXTURES_REQUIRED tokenizer_npm)
+endif()
