@@ -32,15 +32,17 @@ double Seconds(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// Resident set size of this process in MiB (VmRSS from /proc).
-double RssMiB() {
+// A memory figure of this process in MiB from /proc/self/status: "VmRSS:" (resident now) or
+// "VmHWM:" (peak resident).
+double StatusMiB(const std::string& key = "VmRSS:") {
   std::ifstream status("/proc/self/status");
   std::string line;
   while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+    if (line.rfind(key, 0) == 0) return std::stod(line.substr(key.size())) / 1024.0;
   }
   return 0;
 }
+double RssMiB() { return StatusMiB(); }
 
 // A LoCoMo-like dialogue: speakers, dates, numbers, contractions, some accents, CJK and emoji.
 std::vector<std::string> DialogueCorpus(size_t target_bytes) {
@@ -113,6 +115,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   const double rss_loaded = RssMiB();
+  const double rss_peak = StatusMiB("VmHWM:");
   const memr1::llm::Tokenizer& tokenizer = **loaded;
 
   const std::vector<std::string> raw = DialogueCorpus(static_cast<size_t>(megabytes * 1e6));
@@ -178,8 +181,8 @@ int main(int argc, char** argv) {
 
   std::printf("corpus: %.2f MB, %zu lines, %zu tokens (%.2f bytes/token)\n", mb, lines.size(),
               cold.tokens, static_cast<double>(bytes) / cold.tokens);
-  std::printf("load %s: %.2f s, RSS +%.0f MiB (%.0f MiB total)\n", model.c_str(), load_seconds,
-              rss_loaded - rss_before, rss_loaded);
+  std::printf("load %s: %.2f s, RSS +%.0f MiB after load (%.0f MiB total, peak %.0f MiB)\n",
+              model.c_str(), load_seconds, rss_loaded - rss_before, rss_loaded, rss_peak);
   std::printf("%-28s %10s %10s %12s\n", "encoder", "seconds", "MB/s", "vs JS");
   const auto row = [&](const char* name, const Throughput& t) {
     const double rate = mb / t.seconds;
