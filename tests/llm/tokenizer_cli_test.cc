@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "llm/bpe_trainer.h"
 #include "llm/tokenizer.h"
 #include "tests/llm/tokenizer_test_util.h"
 #include "tests/testing/process.h"
@@ -32,20 +33,36 @@ std::string ReadFile(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+// A small tokenizer trained once per binary, so most cases skip loading the 151k vocabulary.
+const std::string& TinyDir() {
+  static const std::string* const dir = [] {
+    auto* path = new std::string(MakeTempDir("cli_tiny_tokenizer"));
+    std::vector<std::string> corpus;
+    for (int i = 0; i < 20; ++i) corpus.push_back("Hello world, caf\xC3\xA9 and more words.\n");
+    BpeTrainerOptions options;
+    options.vocab_size = 320;
+    auto trained = TrainBpe(corpus, options);
+    EXPECT_TRUE(trained.ok()) << trained.status();
+    EXPECT_TRUE(WriteTrainedTokenizer(*trained, *path).ok());
+    return path;
+  }();
+  return *dir;
+}
+
 TEST(TokenizerCliTest, TokenizeEncodesAndDecodesJsonLines) {
   const std::string dir = MakeTempDir("cli_tokenize");
   const std::string input = WriteFile(
       dir, "in.jsonl", "{\"text\": \"Hello world\"}\n\n{\"text\": \"<|im_start|>caf\xC3\xA9\"}\n");
-  const auto encoded = RunMemr1("tokenize --tokenizer " + QwenModelDir() + " --input " + input +
+  const auto encoded = RunMemr1("tokenize --tokenizer " + TinyDir() + " --input " + input +
                                 " --output " + dir + "/ids.jsonl");
   ASSERT_EQ(encoded.exit_code, 0) << encoded.output;
-  const Tokenizer& qwen = CachedTokenizer(QwenModelDir());
+  const Tokenizer& qwen = CachedTokenizer(TinyDir());
   EXPECT_EQ(ReadFile(dir + "/ids.jsonl"),
             nlohmann::json({{"ids", *qwen.Encode("Hello world", false)}}).dump() + "\n" +
                 nlohmann::json({{"ids", *qwen.Encode("<|im_start|>caf\xC3\xA9", false)}}).dump() +
                 "\n");
   const auto decoded = RunMemr1("tokenize --decode --skip-special-tokens --tokenizer " +
-                                QwenModelDir() + " --input " + dir + "/ids.jsonl");
+                                TinyDir() + " --input " + dir + "/ids.jsonl");
   ASSERT_EQ(decoded.exit_code, 0) << decoded.output;
   EXPECT_EQ(decoded.output, "{\"text\":\"Hello world\"}\n{\"text\":\"caf\xC3\xA9\"}\n");
   // Llama adds its BOS with --add-special-tokens.
@@ -59,16 +76,16 @@ TEST(TokenizerCliTest, BadLinesFailWithTheLineNumberAndWriteNothing) {
   const std::string dir = MakeTempDir("cli_bad");
   const std::string input =
       WriteFile(dir, "in.jsonl", "{\"text\": \"fine\"}\n{\"txt\": \"wrong key\"}\n");
-  const auto result = RunMemr1("tokenize --tokenizer " + QwenModelDir() + " --input " + input +
+  const auto result = RunMemr1("tokenize --tokenizer " + TinyDir() + " --input " + input +
                                " --output " + dir + "/out.jsonl");
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_NE(result.output.find("line 2"), std::string::npos) << result.output;
   EXPECT_FALSE(std::filesystem::exists(dir + "/out.jsonl"));
   const std::string bad_utf8 = WriteFile(dir, "utf8.jsonl", "{\"text\": \"ok\"}\n{\"text\": \"\\udc80\"}\n");
-  const auto invalid = RunMemr1("tokenize --tokenizer " + QwenModelDir() + " --input " + bad_utf8);
+  const auto invalid = RunMemr1("tokenize --tokenizer " + TinyDir() + " --input " + bad_utf8);
   EXPECT_EQ(invalid.exit_code, 1) << invalid.output;
   EXPECT_NE(invalid.output.find("line 2"), std::string::npos) << invalid.output;
-  const auto bad_id = RunMemr1("tokenize --decode --tokenizer " + QwenModelDir() + " --input " +
+  const auto bad_id = RunMemr1("tokenize --decode --tokenizer " + TinyDir() + " --input " +
                                WriteFile(dir, "ids.jsonl", "{\"ids\": [1, 999999999]}\n"));
   EXPECT_EQ(bad_id.exit_code, 1);
   EXPECT_NE(bad_id.output.find("line 1"), std::string::npos) << bad_id.output;
@@ -90,13 +107,13 @@ TEST(TokenizerCliTest, ChatTemplateRendersMessages) {
   EXPECT_EQ(qwen3.output,
             "{\"text\":\"<|im_start|>system\\nBe brief.<|im_end|>\\n<|im_start|>user\\nHi"
             "<|im_end|>\\n<|im_start|>assistant\\n\"}\n");
-  const auto qwen25 = RunMemr1("chat-template --family qwen2.5 --tokenizer " + QwenModelDir() +
+  const auto qwen25 = RunMemr1("chat-template --family qwen2.5 --tokenizer " + TinyDir() +
                                " --input " +
                                WriteFile(dir, "user.jsonl",
                                          "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]}\n"));
   ASSERT_EQ(qwen25.exit_code, 0) << qwen25.output;
   EXPECT_NE(qwen25.output.find("You are Qwen, created by Alibaba Cloud."), std::string::npos);
-  const auto bad = RunMemr1("chat-template --tokenizer " + QwenModelDir() + " --input " +
+  const auto bad = RunMemr1("chat-template --tokenizer " + TinyDir() + " --input " +
                             WriteFile(dir, "bad.jsonl", "{\"messages\": [{\"role\": \"user\"}]}\n"));
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_NE(bad.output.find("line 1: messages[0]"), std::string::npos) << bad.output;
