@@ -94,7 +94,10 @@ at::Tensor AttentionCore(const at::Tensor& q, const at::Tensor& keys, const at::
   at::Tensor out;
 #if TORCH_VERSION_MAJOR >= 2
   at::Tensor k = keys.permute({0, 2, 1, 3});
-  at::Tensor m = mask.view({b, 1, 1, t, tk}).expand({b, 1, rep, t, tk}).reshape({b, 1, rep * t, tk});
+  // A query with no visible key (padding) would get NaN from SDPA; let it see every key, which
+  // is what the float32 path's uniform softmax over equally masked scores amounts to.
+  at::Tensor visible = mask.logical_or(mask.any(-1, /*keepdim=*/true).logical_not());
+  at::Tensor m = visible.view({b, 1, 1, t, tk}).expand({b, 1, rep, t, tk}).reshape({b, 1, rep * t, tk});
   out = at::scaled_dot_product_attention(qg, k, v, m, 0.0, false);
 #else
   const double scaling = 1.0 / std::sqrt(static_cast<double>(d));

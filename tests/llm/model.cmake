@@ -12,3 +12,7 @@ memr1_add_test(model_engine_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/model_engine_test.cc
   DEPS memr1::llm
   LABELS unit)
+memr1_add_test(model_cli_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/model_cli_test.cc
+  DEPS memr1::llm memr1_testing
+  LABELS integration)
