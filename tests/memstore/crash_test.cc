@@ -22,7 +22,6 @@
 #include "absl/time/clock.h"
 #include "memstore/client.h"
 #include "tests/memstore/test_util.h"
-#include "tests/testing/process.h"
 
 extern char** environ;
 
@@ -41,7 +40,7 @@ class ShardProcess {
   ShardProcess(const std::string& data_dir, const std::string& work_dir, int generation) {
     address_file_ = absl::StrCat(work_dir, "/address-", generation);
     const std::string log = absl::StrCat(work_dir, "/serve-", generation, ".log");
-    std::vector<std::string> args = {::memr1::testing::Memr1Binary(), "memstore", "serve",
+    std::vector<std::string> args = {std::string(MEMR1_BINARY_DIR "/cli/memr1"), "memstore", "serve",
                                      "--data-dir", data_dir, "--listen", "127.0.0.1:0",
                                      "--address-file", address_file_, "--job", "crashjob",
                                      "--job-token", kToken};
