@@ -79,6 +79,7 @@ class Engine {
   absl::StatusOr<std::vector<GenerationResult>> Generate(
       const std::vector<GenerationRequest>& requests, const TokenCallback& on_token = nullptr);
 
+  // Totals over every Generate call of this engine.
   const EngineStats& stats() const { return stats_; }
 
  private:

@@ -1,5 +1,6 @@
 #include "llm/model_config.h"
 
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -297,9 +298,9 @@ absl::StatusOr<ModelConfig> ParseModelConfig(const std::string& json_text,
 }
 
 absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& path) {
-  std::string file = path;
-  std::ifstream probe(path + "/config.json");
-  if (probe.good()) file = path + "/config.json";
+  std::error_code ec;
+  const std::string file =
+      std::filesystem::is_directory(path, ec) ? path + "/config.json" : path;
   std::ifstream in(file, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat(file, ": cannot open model config"));
   std::stringstream text;

@@ -286,5 +286,18 @@ TEST(CheckpointTest, Bf16OnDiskLoadsAsF32AndMissingTensorsAreNamed) {
               HasSubstr("model.layers.1.self_attn.k_proj.weight"));
 }
 
+TEST(CheckpointTest, MissingFilesAreNotFoundNamingThem) {
+  TempDir dir;
+  auto no_config = LoadCausalLM(dir.path(), at::kCPU, at::kFloat);
+  ASSERT_FALSE(no_config.ok());
+  EXPECT_EQ(no_config.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(no_config.status().message()), HasSubstr("config.json"));
+  WriteFile(dir.Sub("config.json"), ModelConfigToJson(TinyConfig(Architecture::kLlama)));
+  auto no_weights = LoadCausalLM(dir.path(), at::kCPU, at::kFloat);
+  ASSERT_FALSE(no_weights.ok());
+  EXPECT_EQ(no_weights.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(no_weights.status().message()), HasSubstr("model.safetensors"));
+}
+
 }  // namespace
 }  // namespace memr1::llm
