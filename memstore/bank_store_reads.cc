@@ -3,6 +3,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
+#include <functional>
 #include <map>
 
 #include "absl/strings/numbers.h"
@@ -26,6 +27,34 @@ uint64_t MemoryNumberOf(absl::string_view key, size_t prefix_size) {
 }
 uint64_t SeqOfVersionKey(absl::string_view key, size_t prefix_size) {
   return internal::ReadBigEndian64(key.substr(prefix_size + 8, 8));
+}
+
+// Calls `fn(memory_number, bytes)` once per memory under `prefix`, with the bytes of its newest
+// version at or before `seq`; memories with no such version are skipped. Versions are stored
+// grouped by memory, oldest first, so one pass suffices. The first error of `fn` or of the scan
+// stops it and is returned.
+absl::Status ForEachVersionAsOf(
+    rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, const std::string& prefix, uint64_t seq,
+    const std::function<absl::Status(uint64_t, const std::string&)>& fn) {
+  uint64_t group = 0;
+  std::string latest;
+  absl::Status status;
+  const auto finish_group = [&]() {
+    if (group != 0 && !latest.empty() && status.ok()) status = fn(group, latest);
+  };
+  MEMR1_RETURN_IF_ERROR(internal::ScanPrefix(
+      db, cf, prefix, [&](absl::string_view key, absl::string_view value) {
+        const uint64_t number = MemoryNumberOf(key, prefix.size());
+        if (number != group) {
+          finish_group();
+          group = number;
+          latest.clear();
+        }
+        if (SeqOfVersionKey(key, prefix.size()) <= seq) latest.assign(value.data(), value.size());
+        return status.ok();
+      }));
+  finish_group();
+  return status;
 }
 
 }  // namespace
@@ -91,29 +120,15 @@ absl::Status BankStore::CollectStateInto(absl::string_view job, const v1::Stored
                                          uint64_t seq, std::unordered_set<uint64_t>* decided,
                                          BankIndex* index) {
   const std::string prefix = internal::BankDataPrefix(job, bank.uid());
-  // Versions come grouped by memory, oldest first: remember the last one <= seq of each group.
-  uint64_t group = 0;
-  std::string latest;
-  absl::Status status;
-  auto finish_group = [&]() {
-    if (group == 0 || latest.empty() || !decided->insert(group).second) return;
-    v1::MemoryVersion version;
-    status.Update(ParseStored(latest, &version, "memory version"));
-    if (!version.deleted()) index->Put(group, std::move(*version.mutable_memory()));
-  };
-  MEMR1_RETURN_IF_ERROR(internal::ScanPrefix(
-      db_.get(), handles_->memories, prefix, [&](absl::string_view key, absl::string_view value) {
-        const uint64_t number = MemoryNumberOf(key, prefix.size());
-        if (number != group) {
-          finish_group();
-          group = number;
-          latest.clear();
-        }
-        if (SeqOfVersionKey(key, prefix.size()) <= seq) latest.assign(value.data(), value.size());
-        return status.ok();
+  MEMR1_RETURN_IF_ERROR(ForEachVersionAsOf(
+      db_.get(), handles_->memories, prefix, seq,
+      [&](uint64_t number, const std::string& bytes) -> absl::Status {
+        if (!decided->insert(number).second) return absl::OkStatus();
+        v1::MemoryVersion version;
+        MEMR1_RETURN_IF_ERROR(ParseStored(bytes, &version, "memory version"));
+        if (!version.deleted()) index->Put(number, std::move(*version.mutable_memory()));
+        return absl::OkStatus();
       }));
-  finish_group();
-  MEMR1_RETURN_IF_ERROR(status);
   if (bank.parent_uid() == 0) return absl::OkStatus();
   MEMR1_ASSIGN_OR_RETURN(const v1::StoredBank parent, LoadBankByUid(job, bank.parent_uid()));
   return CollectStateInto(job, parent, std::min(seq, bank.parent_seq()), decided, index);
@@ -215,31 +230,18 @@ absl::StatusOr<std::shared_ptr<BankIndex>> BankStore::CloneParentIndex(
   if (clone == nullptr) return nullptr;
   // Overlay the fork's own versions (few: a fork is young).
   const std::string prefix = internal::BankDataPrefix(job, bank.uid());
-  uint64_t group = 0;
-  std::string latest;
-  absl::Status status;
-  auto finish_group = [&]() {
-    if (group == 0 || latest.empty()) return;
-    v1::MemoryVersion version;
-    status.Update(ParseStored(latest, &version, "memory version"));
-    if (version.deleted()) {
-      clone->Remove(group);
-    } else {
-      clone->Put(group, std::move(*version.mutable_memory()));
-    }
-  };
-  MEMR1_RETURN_IF_ERROR(internal::ScanPrefix(
-      db_.get(), handles_->memories, prefix, [&](absl::string_view key, absl::string_view value) {
-        const uint64_t number = MemoryNumberOf(key, prefix.size());
-        if (number != group) {
-          finish_group();
-          group = number;
-          latest.clear();
+  const absl::Status status = ForEachVersionAsOf(
+      db_.get(), handles_->memories, prefix, seq,
+      [&](uint64_t number, const std::string& bytes) -> absl::Status {
+        v1::MemoryVersion version;
+        MEMR1_RETURN_IF_ERROR(ParseStored(bytes, &version, "memory version"));
+        if (version.deleted()) {
+          clone->Remove(number);
+        } else {
+          clone->Put(number, std::move(*version.mutable_memory()));
         }
-        if (SeqOfVersionKey(key, prefix.size()) <= seq) latest.assign(value.data(), value.size());
-        return status.ok();
-      }));
-  finish_group();
+        return absl::OkStatus();
+      });
   MEMR1_RETURN_IF_ERROR(status);
   return clone;
 }
