@@ -525,16 +525,17 @@ absl::Status ValidateJobConfig(const v1::JobConfig& config, const ConfigLocation
     return fail("learner.dual_clip", "must be 0 (off) or greater than 1");
   }
   const v1::SamplingConfig& sampling = config.actor().sampling();
-  if (learner.algorithm() == v1::LearnerConfig::GRPO) {
+  if (learner.algorithm() == v1::LearnerConfig::GRPO ||
+      learner.algorithm() == v1::LearnerConfig::RLOO) {
     if (sampling.group_size() < 2) {
       return fail("actor.sampling.group_size",
-                  "GRPO compares completions within a group: needs at least 2");
+                  "GRPO and RLOO compare completions within a group: needs at least 2");
     }
     if (learner.global_batch_size() % sampling.group_size() != 0) {
       return fail("learner.global_batch_size",
                   absl::StrCat(learner.global_batch_size(),
                                " is not a multiple of actor.sampling.group_size (",
-                               sampling.group_size(), "): GRPO groups are kept whole"));
+                               sampling.group_size(), "): groups are kept whole"));
     }
   }
   if (learner.warmup_steps() > learner.total_steps()) {

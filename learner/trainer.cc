@@ -333,8 +333,11 @@ absl::StatusOr<StepMetrics> Trainer::Step(const std::vector<v1::Trajectory>& glo
 
   std::vector<double> sequence_advantages;
   if (!ppo) {
-    MEMR1_ASSIGN_OR_RETURN(GroupAdvantages grpo,
-                           GroupRelativeAdvantages(rewards, groups, l.grpo_std_normalize()));
+    MEMR1_ASSIGN_OR_RETURN(
+        GroupAdvantages grpo,
+        l.algorithm() == LearnerConfig::RLOO
+            ? LeaveOneOutAdvantages(rewards, groups)
+            : GroupRelativeAdvantages(rewards, groups, l.grpo_std_normalize()));
     sequence_advantages = grpo.advantages;
     m.groups = grpo.num_groups;
     m.degenerate_groups = grpo.num_degenerate_groups;

@@ -77,7 +77,7 @@ TEST(Memr1CliTest, ConfigValidateRejectsBadConfigWithLocation) {
   const Result override = RunMemr1("config validate --config " + Config("tiny-cpu.yaml") +
                               " --set learner.algorithm=dqn");
   EXPECT_EQ(override.exit_code, 1);
-  EXPECT_THAT(override.output, HasSubstr("'dqn' is not one of: ppo, grpo"));
+  EXPECT_THAT(override.output, HasSubstr("'dqn' is not one of: ppo, grpo, rloo"));
 
   const Result missing = RunMemr1("config validate --config /nonexistent.yaml");
   EXPECT_EQ(missing.exit_code, 2);  // CLI11 checks the file exists

@@ -99,7 +99,7 @@ TEST(ConfigTest, WrongTypesAreErrors) {
 
 TEST(ConfigTest, UnknownEnumNameListsTheChoices) {
   EXPECT_THAT(ErrorOf("learner:\n  algorithm: dpo\n"),
-              HasSubstr("learner.algorithm: 'dpo' is not one of: ppo, grpo"));
+              HasSubstr("learner.algorithm: 'dpo' is not one of: ppo, grpo, rloo"));
   // The *_UNSPECIFIED sentinel is not a choice.
   EXPECT_THAT(ErrorOf("learner:\n  algorithm: algorithm_unspecified\n"), HasSubstr("not one of"));
 }
@@ -154,7 +154,9 @@ TEST(ConfigTest, CrossFieldRulesNameTheLineThatSetTheValue) {
               HasSubstr("job.yaml:2:3: learner.global_batch_size: 100 is not a multiple of "
                         "learner.micro_batch_size x learner.num_ranks (3 x 1)"));
   EXPECT_THAT(ErrorOf("actor:\n  sampling:\n    group_size: 1\n"),
-              HasSubstr("actor.sampling.group_size: GRPO compares completions"));
+              HasSubstr("actor.sampling.group_size: GRPO and RLOO compare completions"));
+  EXPECT_THAT(ErrorOf("learner:\n  algorithm: rloo\nactor:\n  sampling:\n    group_size: 1\n"),
+              HasSubstr("actor.sampling.group_size: GRPO and RLOO compare completions"));
   EXPECT_THAT(ErrorOf("learner:\n  global_batch_size: 12\nactor:\n  sampling:\n    group_size: 8\n"),
               HasSubstr("not a multiple of actor.sampling.group_size (8)"));
   EXPECT_THAT(ErrorOf("learner:\n  communicator: nccl\n"), HasSubstr("nccl needs model.device cuda"));

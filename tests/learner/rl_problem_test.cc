@@ -100,7 +100,7 @@ int Solve(const std::string& algorithm) {
       for (float lp : (*results)[i].logprobs) t.add_behaviour_logprobs(lp);
       t.set_reward(static_cast<double>(hits) / t.response_ids_size());
       // GRPO groups by prompt; for PPO every trajectory stands alone.
-      t.set_group_id(algorithm == "grpo" ? "prompt-" + std::to_string(i / kSamples) : t.id());
+      t.set_group_id(algorithm != "ppo" ? "prompt-" + std::to_string(i / kSamples) : t.id());
       reward_sum += t.reward();
       batch.push_back(std::move(t));
     }
@@ -118,6 +118,12 @@ TEST(RlProblemTest, GrpoLearnsTheRewardedToken) {
   const int steps = Solve("grpo");
   EXPECT_LE(steps, kMaxSteps) << "GRPO did not reach mean reward 0.9 in " << kMaxSteps << " steps";
   std::cout << "GRPO reached mean reward >= 0.9 after " << steps << " steps\n";
+}
+
+TEST(RlProblemTest, RlooLearnsTheRewardedToken) {
+  const int steps = Solve("rloo");
+  EXPECT_LE(steps, kMaxSteps) << "RLOO did not reach mean reward 0.9 in " << kMaxSteps << " steps";
+  std::cout << "RLOO reached mean reward >= 0.9 after " << steps << " steps\n";
 }
 
 TEST(RlProblemTest, PpoLearnsTheRewardedToken) {
