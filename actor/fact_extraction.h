@@ -1,0 +1,35 @@
+#pragma once
+
+// Fact extraction: the first step of the Memory Manager's pipeline. For each dialogue turn an
+// LLM returns the facts worth remembering as JSON, a list of strings (["Maya moved to Lisbon"])
+// or an object {"facts": [...]}; the identity extractor takes the turn itself as the one fact
+// (cheap runs, LoCoMo-RAG). An empty list is a valid answer (small talk).
+//
+// Thread safety: pure functions.
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "actor/output_format.h"
+#include "actor/prompts.h"
+#include "actor/text_policy.h"
+#include "actor/turns.h"
+
+namespace memr1::actor {
+
+// The extraction request for `turn` (one user message rendered from templates.extraction).
+PolicyRequest BuildExtractionRequest(const PromptTemplates& templates, const TurnContext& turn,
+                                     const SamplingOptions& sampling);
+
+// Parses an extraction completion. Facts are whitespace-trimmed; empty ones and exact
+// duplicates are dropped; at most `max_facts` are kept (the rest are dropped, `*dropped` counts
+// them when not null). kNoJson / kMalformedJson / kWrongShape (not a list, or a non-string
+// element) otherwise.
+Parsed<std::vector<std::string>> ParseFacts(std::string_view text, int max_facts,
+                                            int* dropped = nullptr);
+
+// The identity extractor's fact for `turn`: "<speaker>: <text>", so a memory keeps who said it.
+std::string IdentityFact(const TurnContext& turn);
+
+}  // namespace memr1::actor
