@@ -17,6 +17,7 @@
 #include <ATen/core/Tensor.h>
 
 #include "absl/status/statusor.h"
+#include "common/file_util.h"
 
 namespace memr1::learner {
 
@@ -29,10 +30,8 @@ absl::Status WriteTensorArchive(const std::string& path,
 // DataLoss when it is corrupt.
 absl::StatusOr<std::map<std::string, at::Tensor>> ReadTensorArchive(const std::string& path);
 
-// Writes `contents` to `path` atomically and durably (temporary file, fsync, rename).
-absl::Status WriteFileAtomically(const std::string& path, const std::string& contents);
-
-// Reads a whole file. NotFound when missing.
-absl::StatusOr<std::string> ReadFileToString(const std::string& path);
+// The file helpers live in common/file_util.h; learner code names them unqualified.
+using ::memr1::ReadFileToString;
+using ::memr1::WriteFileAtomically;
 
 }  // namespace memr1::learner
