@@ -1,12 +1,8 @@
 #include "eval/judge_client.h"
 
-#include <httplib.h>
 #include <nlohmann/json.hpp>
 
-#include <algorithm>
-#include <chrono>
 #include <cstdlib>
-#include <fstream>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -18,37 +14,14 @@
 namespace memr1::eval {
 namespace {
 
-constexpr char kSystemCaBundle[] = "/etc/ssl/certs/ca-certificates.crt";
-
 std::string Snippet(absl::string_view text) {
   constexpr size_t kMax = 200;
   if (text.size() <= kMax) return std::string(text);
   return absl::StrCat(text.substr(0, kMax), "...");
 }
 
-// Splits "http(s)://host[:port][/prefix]" into "scheme://host:port" and "/prefix".
-absl::Status SplitUrl(absl::string_view url, std::string* scheme_host_port, std::string* path) {
-  absl::string_view rest = url;
-  std::string scheme;
-  if (absl::ConsumePrefix(&rest, "http://")) {
-    scheme = "http";
-  } else if (absl::ConsumePrefix(&rest, "https://")) {
-    scheme = "https";
-  } else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "judge base_url \"", url, "\" must start with http:// or https://"));
-  }
-  const size_t slash = rest.find('/');
-  const absl::string_view authority = rest.substr(0, slash);
-  if (authority.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("judge base_url \"", url, "\" has no host"));
-  }
-  *scheme_host_port = absl::StrCat(scheme, "://", authority);
-  std::string prefix(slash == absl::string_view::npos ? "" : rest.substr(slash));
-  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
-  *path = absl::StrCat(prefix, "/chat/completions");
-  return absl::OkStatus();
-}
+constexpr char kRole[] = "judge";
+constexpr char kChatPath[] = "/chat/completions";
 
 // The label inside the message content: JSON first, then a bare word.
 absl::StatusOr<bool> LabelFromContent(absl::string_view content) {
@@ -79,25 +52,26 @@ absl::StatusOr<bool> LabelFromContent(absl::string_view content) {
 
 }  // namespace
 
+HttpJsonClientOptions JudgeOptions::HttpOptions() const {
+  HttpJsonClientOptions http;
+  http.role = kRole;
+  http.base_url = base_url;
+  http.api_key = api_key;
+  http.timeout = timeout;
+  http.max_retries = max_retries;
+  http.initial_backoff = initial_backoff;
+  http.max_backoff = max_backoff;
+  http.ca_file = ca_file;
+  return http;
+}
+
 absl::Status JudgeOptions::Validate() const {
-  std::string scheme_host_port;
-  std::string path;
-  MEMR1_RETURN_IF_ERROR(SplitUrl(base_url, &scheme_host_port, &path));
+  MEMR1_RETURN_IF_ERROR(ParseHttpUrl(base_url, kRole).status());
   if (model.empty()) return absl::InvalidArgumentError("judge model is empty");
   if (repeats < 1) {
     return absl::InvalidArgumentError(absl::StrCat("judge repeats must be >= 1, got ", repeats));
   }
-  if (max_retries < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("judge max_retries must be >= 0, got ", max_retries));
-  }
-  if (timeout <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError("judge timeout must be positive");
-  }
-  if (initial_backoff < absl::ZeroDuration() || max_backoff < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError("judge back-off must not be negative");
-  }
-  return absl::OkStatus();
+  return HttpOptions().Validate();
 }
 
 absl::StatusOr<JudgeOptions> JudgeOptions::FromConfig(const v1::JudgeConfig& config) {
@@ -117,21 +91,13 @@ absl::StatusOr<JudgeOptions> JudgeOptions::FromConfig(const v1::JudgeConfig& con
   return options;
 }
 
-JudgeClient::JudgeClient(JudgeOptions options, std::string scheme_host_port, std::string path)
-    : options_(std::move(options)),
-      scheme_host_port_(std::move(scheme_host_port)),
-      path_(std::move(path)) {}
+JudgeClient::JudgeClient(JudgeOptions options, HttpJsonClient http)
+    : options_(std::move(options)), http_(std::move(http)) {}
 
 absl::StatusOr<std::unique_ptr<JudgeClient>> JudgeClient::Create(JudgeOptions options) {
   MEMR1_RETURN_IF_ERROR(options.Validate());
-  std::string scheme_host_port;
-  std::string path;
-  MEMR1_RETURN_IF_ERROR(SplitUrl(options.base_url, &scheme_host_port, &path));
-  if (!options.ca_file.empty() && !std::ifstream(options.ca_file).good()) {
-    return absl::NotFoundError(absl::StrCat("judge ca_file ", options.ca_file, " cannot be read"));
-  }
-  return std::unique_ptr<JudgeClient>(
-      new JudgeClient(std::move(options), std::move(scheme_host_port), std::move(path)));
+  MEMR1_ASSIGN_OR_RETURN(HttpJsonClient http, HttpJsonClient::Create(options.HttpOptions()));
+  return std::unique_ptr<JudgeClient>(new JudgeClient(std::move(options), std::move(http)));
 }
 
 std::string JudgeClient::BuildPrompt(absl::string_view question, absl::string_view gold,
@@ -173,73 +139,6 @@ absl::StatusOr<bool> JudgeClient::ParseResponse(absl::string_view body) {
   return LabelFromContent(choice["message"]["content"].get<std::string>());
 }
 
-absl::StatusOr<bool> JudgeClient::Attempt(const std::string& body, bool* retryable) const {
-  *retryable = false;
-  httplib::Client client(scheme_host_port_);
-  const int64_t timeout_us = absl::ToInt64Microseconds(options_.timeout);
-  const time_t seconds = static_cast<time_t>(timeout_us / 1000000);
-  const time_t micros = static_cast<time_t>(timeout_us % 1000000);
-  client.set_connection_timeout(seconds, micros);
-  client.set_read_timeout(seconds, micros);
-  client.set_write_timeout(seconds, micros);
-  client.set_keep_alive(false);
-  if (absl::StartsWith(scheme_host_port_, "https://")) {
-    const std::string ca = !options_.ca_file.empty() ? options_.ca_file
-                           : std::ifstream(kSystemCaBundle).good() ? kSystemCaBundle
-                                                                   : "";
-    if (!ca.empty()) client.set_ca_cert_path(ca.c_str());
-    client.enable_server_certificate_verification(true);
-  }
-  httplib::Headers headers;
-  if (!options_.api_key.empty()) {
-    headers.emplace("Authorization", absl::StrCat("Bearer ", options_.api_key));
-  }
-  const std::string where = absl::StrCat(scheme_host_port_, path_);
-  const absl::Time start = absl::Now();
-  httplib::Result result = client.Post(path_.c_str(), headers, body, "application/json");
-  if (!result) {
-    const httplib::Error error = result.error();
-    *retryable = true;
-    const bool timed_out = error == httplib::Error::ConnectionTimeout ||
-                           ((error == httplib::Error::Read || error == httplib::Error::Write) &&
-                            absl::Now() - start >= options_.timeout);
-    if (timed_out) {
-      return absl::DeadlineExceededError(absl::StrCat("judge request to ", where,
-                                                      " timed out after ",
-                                                      absl::FormatDuration(options_.timeout)));
-    }
-    return absl::UnavailableError(absl::StrCat("judge server ", where, " unreachable: ",
-                                               httplib::to_string(error)));
-  }
-  const int status = result->status;
-  if (status == 429 || status >= 500) {
-    *retryable = true;
-    return absl::UnavailableError(absl::StrCat("judge server ", where, " answered HTTP ", status,
-                                               ": ", Snippet(result->body)));
-  }
-  if (status == 401) {
-    return absl::UnauthenticatedError(absl::StrCat("judge server ", where,
-                                                   " answered HTTP 401 (check the API key): ",
-                                                   Snippet(result->body)));
-  }
-  if (status == 403) {
-    return absl::PermissionDeniedError(absl::StrCat("judge server ", where, " answered HTTP 403: ",
-                                                    Snippet(result->body)));
-  }
-  if (status < 200 || status >= 300) {
-    return absl::InvalidArgumentError(absl::StrCat("judge server ", where, " answered HTTP ",
-                                                   status, ": ", Snippet(result->body)));
-  }
-  absl::StatusOr<bool> label = ParseResponse(result->body);
-  if (!label.ok()) {
-    *retryable = true;
-    return absl::InvalidArgumentError(absl::StrCat("judge server ", where,
-                                                   " sent a malformed reply: ",
-                                                   label.status().message()));
-  }
-  return label;
-}
-
 absl::StatusOr<bool> JudgeClient::JudgeOnce(absl::string_view question, absl::string_view gold,
                                             absl::string_view prediction) const {
   nlohmann::json request = {
@@ -251,21 +150,15 @@ absl::StatusOr<bool> JudgeClient::JudgeOnce(absl::string_view question, absl::st
   };
   const std::string body =
       request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  absl::Duration backoff = options_.initial_backoff;
-  absl::Status last;
-  for (int attempt = 0; attempt <= options_.max_retries; ++attempt) {
-    if (attempt > 0) {
-      absl::SleepFor(backoff);
-      backoff = std::min(backoff * 2, options_.max_backoff);
-    }
-    bool retryable = false;
-    absl::StatusOr<bool> label = Attempt(body, &retryable);
-    if (label.ok()) return label;
-    last = label.status();
-    if (!retryable) return last;
-  }
-  return absl::Status(last.code(), absl::StrCat(last.message(), " (", options_.max_retries + 1,
-                                                " attempts)"));
+  // The reply is parsed inside the check so that a reply without a usable label counts as
+  // malformed and is retried like a transport failure.
+  bool label = false;
+  const ReplyCheck check = [&label](const std::string& reply) -> absl::Status {
+    MEMR1_ASSIGN_OR_RETURN(label, ParseResponse(reply));
+    return absl::OkStatus();
+  };
+  MEMR1_RETURN_IF_ERROR(http_.Post(kChatPath, body, check).status());
+  return label;
 }
 
 absl::StatusOr<JudgeVerdict> JudgeClient::Judge(absl::string_view question,

@@ -25,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/http_json_client.h"
 #include "memr1/v1/config.pb.h"
 
 namespace memr1::eval {
@@ -51,6 +52,9 @@ struct JudgeOptions {
   // From the job config: the API key is read from the environment variable the config names
   // (empty when unset; servers that need a key then answer 401).
   static absl::StatusOr<JudgeOptions> FromConfig(const v1::JudgeConfig& config);
+
+  // The transport part of these options (role "judge").
+  HttpJsonClientOptions HttpOptions() const;
 };
 
 struct JudgeVerdict {
@@ -83,14 +87,10 @@ class JudgeClient {
   const JudgeOptions& options() const { return options_; }
 
  private:
-  JudgeClient(JudgeOptions options, std::string scheme_host_port, std::string path);
-
-  // One HTTP attempt: the label, or an error and whether it is worth retrying.
-  absl::StatusOr<bool> Attempt(const std::string& body, bool* retryable) const;
+  JudgeClient(JudgeOptions options, HttpJsonClient http);
 
   JudgeOptions options_;
-  std::string scheme_host_port_;  // "https://host:port"
-  std::string path_;              // "/v1/chat/completions"
+  HttpJsonClient http_;  // POST, deadline, retries and error mapping
 };
 
 }  // namespace memr1::eval
