@@ -33,8 +33,10 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "actor/dataset.h"
+#include "actor/output_format.h"
 #include "actor/prompts.h"
 #include "actor/text_policy.h"
+#include "actor/turns.h"
 #include "memstore/shard_router.h"
 
 namespace memr1::actor {
@@ -53,9 +55,11 @@ struct BankBuildOptions {
   SamplingOptions sampling;
   // TTL of new banks; 0 never expires.
   int64_t ttl_seconds = 0;
-  // Names the pipeline in bank names: [A-Za-z0-9_-]+ ("mr1", "addonly", "rag").
+  // Names the pipeline in bank names: 1-32 characters of [A-Za-z0-9_-], starting with a letter
+  // or digit ("mr1", "addonly", "rag").
   std::string tag = "mr1";
 
+  // InvalidArgument naming the field.
   absl::Status Validate() const;
 };
 
@@ -83,6 +87,16 @@ struct BuiltBank {
 // Called after each batch of turns: turns done (reused ones included) and the total.
 using BuildProgress = std::function<void(int64_t done, int64_t total)>;
 
+// `text` as part of a bank name: characters outside [A-Za-z0-9._:-] become '_' and, when
+// anything was replaced or the text is longer than 96 bytes (it is then cut), "-h<8 hex>" of
+// StableHash(text) is appended so different ids stay distinct. Never empty ("_" for ""), never
+// contains '/' (memstore's fork separator and routing-key end).
+std::string SanitizeBankComponent(std::string_view text);
+
+// Counts one format failure in memr1_actor_format_failures_total{agent, kind}
+// (MetricsRegistry::Default(); agent "extraction", "memory_manager" or "answer_agent").
+void CountFormatFailure(std::string_view agent, FormatFailureKind kind);
+
 class BankBuilder {
  public:
   // Not owned; each must outlive the builder. `extraction_policy` is needed when
@@ -95,10 +109,17 @@ class BankBuilder {
                                                              BankBuildOptions options);
   ~BankBuilder();
 
-  // "<tag>.<conversation id, sanitised>.<fingerprint>.v<manager version>".
+  // "<tag>.<conversation id, sanitised>.<fingerprint>.v<manager version>": a valid memstore
+  // bank name without '/' (see SanitizeBankComponent). The fingerprint (16 hex digits) is a
+  // StableHash of the extraction and manager templates, every option but ttl_seconds, and the
+  // Describe() text of the policies in use with its " (v<N>)" part cut off, so a new version
+  // of the same model changes only the "v<N>" part. The manager version is 0 in ADD-only mode.
   std::string BankName(std::string_view conversation_id) const;
 
   // Builds (continues, or reuses) the bank of every conversation; result i is conversation i's.
+  // InvalidArgument for a null conversation or two with one id; FailedPrecondition when an
+  // existing bank is ahead of its conversation (seq > turn count). Policy and memstore errors
+  // stop the build with the turns done so far applied (a later Build continues from there).
   absl::StatusOr<std::vector<BuiltBank>> Build(absl::Span<const Conversation* const> conversations,
                                                const BuildProgress& progress = nullptr);
 
