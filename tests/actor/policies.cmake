@@ -1,0 +1,7 @@
+# The policies part of memr1::actor (issue 8): the foundation (turns, scripted policy,
+# trajectories, sampling options), the local engine policy on a tiny random model, and the
+# OpenAI-compatible policy against a server written in the test.
+memr1_add_test(actor_foundation_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/foundation_test.cc
+  DEPS memr1::actor memr1::learner GTest::gmock
+  LABELS unit)
