@@ -137,7 +137,9 @@ std::string_view StripLinePrefix(std::string_view line) {
     while (digits < rest.size() && absl::ascii_isdigit(static_cast<unsigned char>(rest[digits]))) {
       ++digits;
     }
-    if (digits > 0 && digits < rest.size() && (rest[digits] == '.' || rest[digits] == ')')) {
+    // "2." or "2)" followed by a space; "10.5 km" is text, not a numbered item.
+    if (digits > 0 && digits + 1 < rest.size() && (rest[digits] == '.' || rest[digits] == ')') &&
+        absl::ascii_isspace(static_cast<unsigned char>(rest[digits + 1]))) {
       rest = absl::StripLeadingAsciiWhitespace(rest.substr(digits + 1));
     }
   }
