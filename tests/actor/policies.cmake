@@ -5,3 +5,10 @@ memr1_add_test(actor_foundation_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/foundation_test.cc
   DEPS memr1::actor memr1::learner GTest::gmock
   LABELS unit)
+
+memr1_add_test(actor_openai_policy_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/openai_policy_test.cc
+  DEPS memr1::actor GTest::gmock PkgConfig::HTTPLIB nlohmann_json::nlohmann_json
+       absl::synchronization
+  LABELS integration
+  TIMEOUT 120)
