@@ -6,17 +6,22 @@
 // the marker (default "**Answer:**", at most 5-6 words).
 //
 // Prompt budget: when the policy knows its context (max_prompt_tokens() > 0), the lowest-scored
-// memories are dropped, one at a time from the speaker with more memories, until the prompt plus
-// sampling.max_tokens fits; the number dropped is reported. A question that does not fit even
-// with no memories is an InvalidArgument naming it.
+// memories are dropped, one at a time from the speaker with more memories (on a tie, the one
+// whose last memory scores lower; speaker B when those tie too), until the prompt plus
+// sampling.max_tokens fits; the number dropped is reported. The fewest drops that fit are found
+// by binary search (at most ceil(log2(n)) + 2 CountPromptTokens calls for n memories). A
+// question that does not fit even with no memories is an InvalidArgument naming it.
 //
-// Parsing (ParseAnswerOutput): the answer is the text after the *last* marker, up to the end
-// of its line, trimmed of whitespace, quotes and a trailing period. The selected memories are the
-// non-empty lines before the first marker, stripped of list bullets ("-", "*", "1.") and of a
-// leading "[time]" stamp; a selected line is mapped to a shown memory when their texts are
-// equal after lower-casing and collapsing whitespace. Without a marker the output is a
-// kNoAnswerMarker failure; an empty answer is kEmptyAnswer. For scoring a failed output,
-// FallbackAnswer gives the last non-empty line (the reward path decides what it is worth).
+// Parsing (ParseAnswerOutput): the marker is matched ASCII-case-insensitively. The answer is the
+// text after the *last* marker, up to the end of its line (the next non-empty line when the
+// marker ends its line), trimmed of whitespace, wrapping quotes (straight and curly), backticks
+// and asterisks, and trailing periods. The selected memories are the non-empty lines before the
+// first marker, stripped of list bullets ("-", "*", "•" (U+2022), "1.", "1)") and of a leading
+// "[time]" stamp; a selected line is mapped to a shown memory when their texts are equal after
+// ASCII lower-casing and collapsing whitespace (the first such memory when texts repeat).
+// Without a marker the output is a kNoAnswerMarker failure; an empty answer is kEmptyAnswer.
+// For scoring a failed output, FallbackAnswer gives the last non-empty line (the reward path
+// decides what it is worth).
 //
 // Thread safety: pure functions, except RetrieveForQuestion (memstore calls; thread safe).
 
@@ -43,7 +48,9 @@ struct AnswerInput {
 };
 
 // Top `per_speaker_k` memories of each speaker in `bank` as of `as_of_seq` (0 = latest) for
-// `question` (BM25 over the memories whose speaker is that speaker).
+// `question` (BM25 over the memories whose speaker is that speaker), best first. A speaker
+// without memories gets an empty list. per_speaker_k <= 0 is InvalidArgument; memstore errors
+// keep their code and are annotated with the bank name.
 absl::StatusOr<AnswerInput> RetrieveForQuestion(const memstore::ShardRouter& router,
                                                 const std::string& bank, uint64_t as_of_seq,
                                                 const std::string& question,
@@ -57,8 +64,9 @@ struct AnswerRequest {
   int dropped_for_budget = 0;
 };
 
-// The AA request: templates.answer with {{memories}} rendered as one section per speaker,
-// "[<session_time>] <text>" per line. `budget` (may be null) is the policy whose
+// The AA request: one user message, templates.answer with {{memories}} rendered as one section
+// per speaker ("Memories of <speaker>:" then "[<session_time>] <text>" per line, line breaks in
+// a text flattened to spaces, no stamp when the time is empty, "(none)" for no memories). `budget` (may be null) is the policy whose
 // CountPromptTokens / max_prompt_tokens bound the prompt (see above).
 absl::StatusOr<AnswerRequest> BuildAnswerRequest(const PromptTemplates& templates,
                                                  const AnswerInput& input,

@@ -23,9 +23,10 @@ PolicyRequest BuildExtractionRequest(const PromptTemplates& templates, const Tur
                                      const SamplingOptions& sampling);
 
 // Parses an extraction completion. Facts are whitespace-trimmed; empty ones and exact
-// duplicates are dropped; at most `max_facts` are kept (the rest are dropped, `*dropped` counts
-// them when not null). kNoJson / kMalformedJson / kWrongShape (not a list, or a non-string
-// element) otherwise.
+// duplicates are dropped silently; at most `max_facts` are kept, in output order (the rest are
+// dropped, and `*dropped`, when not null, counts those only; a negative max_facts keeps all).
+// kNoJson / kMalformedJson / kWrongShape (neither a list nor {"facts": [...]}, or a non-string
+// element: one bad element rejects the whole list) otherwise.
 Parsed<std::vector<std::string>> ParseFacts(std::string_view text, int max_facts,
                                             int* dropped = nullptr);
 

@@ -12,15 +12,22 @@
 // maps the numbers back.
 //
 // Parsing rules (ParseManagerOutput):
-//  - the JSON is found anywhere in the output (fences and surrounding text are fine);
-//  - "memory" must be a list of objects; "event" is case-insensitive, "NOOP" is NONE;
+//  - the JSON is found anywhere in the output (fences and surrounding text are fine; see
+//    FindJsonValue); it must be an object with a "memory" list (a bare list is kWrongShape);
+//  - every element must be an object with an "event" string (kWrongShape otherwise); "event" is
+//    case-insensitive and whitespace-trimmed, "NOOP" is NONE, anything else kUnknownEvent;
+//  - "text", when present and not null, must be a string (kWrongShape); it is trimmed;
 //  - ADD needs non-empty "text" (its "id" is ignored: the store assigns ids);
-//  - UPDATE needs an "id" that was shown and non-empty "text";
-//  - DELETE needs an id that was shown (kDeleteNotShown otherwise); NONE an id that was shown or
-//    no id at all;
-//  - ids may be strings or integers ("0" or 0);
-//  - at most one UPDATE/DELETE per shown memory (kConflictingOps);
-//  - any failure rejects the whole output: no operation of it is applied.
+//  - UPDATE needs an "id" that was shown (kUnknownId, also when it has none) and non-empty
+//    "text" (kMissingText);
+//  - DELETE needs an id that was shown (kDeleteNotShown otherwise, also when it has none);
+//    NONE an id that was shown (kUnknownId) or no id at all (absent, null or "");
+//  - ids may be decimal strings or integers ("0", " 0 " or 0); "m3", "-1" and 1.5 name nothing;
+//  - at most one operation per shown memory, whatever the events (kConflictingOps): a model
+//    that both keeps and changes a memory, or changes it twice, has not decided;
+//  - "old_memory" is informational: kept when it is a string, otherwise ignored;
+//  - any failure rejects the whole output: no operation of it is applied. Details name the
+//    element ("memory[2]: UPDATE of id \"7\", but only ids 0-3 were shown").
 // An empty list is a valid decision (nothing to do).
 //
 // Thread safety: pure functions, except RetrieveRelated (which calls memstore; thread safe).
@@ -59,16 +66,20 @@ struct ManagerInput {
   std::vector<ShownMemory> shown;
 };
 
-// For each fact, the top `k` memories of `bank` as of `as_of_seq` (0 = latest) by BM25;
-// merged in fact order, each memory once (its best score kept), at most k * facts.size().
+// For each fact, the top `k` memories of `bank` as of `as_of_seq` (0 = latest) by BM25
+// (SearchMode AUTO without an embedding); merged in fact order (each fact's hits best first),
+// each memory once at its first place with its best score kept, at most k * facts.size().
+// No facts: no memstore call and an empty result; blank facts are skipped. k <= 0 is
+// InvalidArgument; memstore errors come back with their code, annotated with the bank name.
 absl::StatusOr<std::vector<ShownMemory>> RetrieveRelated(const memstore::ShardRouter& router,
                                                          const std::string& bank,
                                                          uint64_t as_of_seq,
                                                          const std::vector<std::string>& facts,
                                                          int k);
 
-// The MM request (templates.manager with {{facts}} as a JSON list and {{memories}} as a JSON list
-// of {"id": "<i>", "text": ...}).
+// The MM request: one user message, templates.manager with {{facts}} as a JSON list of strings,
+// {{memories}} as a JSON list of {"id": "<i>", "text": ...} (one element per line; "[]" when
+// empty), {{speaker}} and {{date}} from the turn.
 PolicyRequest BuildManagerRequest(const PromptTemplates& templates, const ManagerInput& input,
                                   const SamplingOptions& sampling);
 
@@ -83,12 +94,15 @@ struct ManagerOp {
 Parsed<std::vector<ManagerOp>> ParseManagerOutput(std::string_view text, int shown_count);
 
 // The memstore operations of `ops`, with real ids and the turn's provenance (speaker, dia_id as
-// turn_id, session time) on ADD and UPDATE. NOOPs that name a memory are kept (logged in its
-// history); id-less NONEs are dropped.
+// turn_id, session time) on ADD and UPDATE (so an UPDATE moves the memory to the speaker of the
+// turn that changed it). NOOPs that name a memory are kept (logged in its history); id-less
+// NONEs are dropped. `ops` must come from ParseManagerOutput against `input.shown`; an op whose
+// shown_index is out of range is skipped rather than applied to the wrong memory.
 std::vector<v1::Operation> ToOperations(const std::vector<ManagerOp>& ops,
                                         const ManagerInput& input);
 
-// ADD-only manager (a baseline and the fallback nothing else uses): one ADD per fact.
+// ADD-only manager (a baseline and the fallback nothing else uses): one ADD per non-blank fact,
+// with the turn's provenance.
 std::vector<v1::Operation> AddOnlyOperations(const ManagerInput& input);
 
 }  // namespace memr1::actor

@@ -51,11 +51,18 @@ struct Parsed {
   }
 };
 
-// Finds the first JSON object or array in `text` that parses (after stripping ``` fences).
-// kNoJson when there is no '{' or '[' at all, kMalformedJson when none parses.
+// Finds the first JSON object or array in `text` that parses (after dropping ``` / ```json
+// fence lines). Candidates start at each '{' (followed by '"', '\'' or '}') or '[' (followed by
+// a JSON value, '\'' or ']'), so prose such as "[see above]" or "{ is" is skipped; a candidate
+// spans to its balanced closing bracket (brackets inside JSON strings do not count). Values
+// nested inside a candidate that fails are not tried: a trailing comma or a truncated list
+// fails the output instead of turning its first element into the result.
+// kNoJson when there is no '{' or '[' at all, kMalformedJson when none parses (the detail says
+// where, and whether the value was unterminated, mismatched or did not parse).
 Parsed<nlohmann::json> FindJsonValue(std::string_view text);
 
-// At most ~120 bytes of `text` (UTF-8 safe), for failure details.
+// At most ~120 bytes of `text` with whitespace runs collapsed to one space (so a detail stays
+// on one log line), cut at a UTF-8 character boundary and ended with "..." when shortened.
 std::string Excerpt(std::string_view text);
 
 }  // namespace memr1::actor

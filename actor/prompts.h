@@ -7,7 +7,8 @@
 // Templates use {{name}} placeholders (double braces, so JSON examples in a prompt need no
 // escaping). Each template must contain its required placeholders; a configured template that
 // lacks one, or names an unknown one, is an InvalidArgument naming the config key and the
-// placeholder.
+// placeholder. A placeholder is exactly {{name}} with name in [A-Za-z0-9_]+; other braces
+// ("{{ name }}", JSON) are plain text. The answer marker must be non-empty and on one line.
 //   extraction: {{speaker}} {{date}} {{turn}}                      (required: {{turn}})
 //   manager:    {{facts}} {{memories}} {{speaker}} {{date}}        (required: {{facts}}, {{memories}})
 //   answer:     {{question}} {{memories}} {{speaker_a}} {{speaker_b}} {{marker}}
@@ -38,7 +39,8 @@ struct PromptTemplates {
   static absl::StatusOr<PromptTemplates> FromConfig(const v1::ActorConfig& config);
 };
 
-// Replaces every {{name}} of `values` in `template_text`. Placeholders not in `values` stay as
+// Replaces every {{name}} of `values` in `template_text`, in one pass (a substituted value that
+// itself contains "{{question}}" is not expanded again). Placeholders not in `values` stay as
 // they are (FromConfig has already rejected unknown ones).
 std::string RenderTemplate(std::string_view template_text,
                            const std::map<std::string, std::string>& values);
