@@ -5,15 +5,11 @@ memr1_add_test(actor_rewards_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/rewards_test.cc
   DEPS memr1::actor GTest::gmock PkgConfig::HTTPLIB nlohmann_json::nlohmann_json
   LABELS unit)
-if(EXISTS ${CMAKE_CURRENT_LIST_DIR}/bank_builder_test.cc)
 memr1_add_test(actor_bank_builder_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/bank_builder_test.cc
   DEPS memr1::actor GTest::gmock nlohmann_json::nlohmann_json
   LABELS integration)
-endif()
-if(EXISTS ${CMAKE_CURRENT_LIST_DIR}/episodes_test.cc)
 memr1_add_test(actor_episodes_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/episodes_test.cc
   DEPS memr1::actor memr1::learner GTest::gmock nlohmann_json::nlohmann_json
   LABELS integration)
-endif()
