@@ -12,3 +12,9 @@ memr1_add_test(actor_openai_policy_test
        absl::synchronization
   LABELS integration
   TIMEOUT 120)
+
+memr1_add_test(actor_policy_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/policy_test.cc
+  DEPS memr1::actor GTest::gmock
+  LABELS integration
+  TIMEOUT 600)
