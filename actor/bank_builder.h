@@ -17,8 +17,9 @@
 // conversation still being built goes to the policies in one batch (extraction, then manager).
 //
 // Failures: a completion that does not parse changes nothing (an empty Apply for that turn) and
-// is counted in the stats and in memr1_actor_format_failures_total; policy and memstore errors
-// fail Build (the banks stay resumable).
+// is counted in the stats and in memr1_actor_format_failures_total{agent="extraction"|
+// "memory_manager", kind}; policy and memstore errors fail Build (the banks stay resumable).
+// Applied operations are counted in the stats and in memr1_actor_bank_ops_total{event}.
 //
 // Thread safety: not thread safe (the policies are not).
 
