@@ -264,11 +264,12 @@ Parsed<ParsedAnswer> ParseAnswerOutput(std::string_view text, std::string_view m
   const size_t last = marker.empty() ? std::string_view::npos
                                      : FindLastMarker(text, marker, &first);
   if (last == std::string_view::npos) {
+    // The end of the output says most about a missing marker (a truncated or rambling answer).
+    size_t tail = text.size() > 200 ? text.size() - 200 : 0;
+    while (tail < text.size() && (static_cast<unsigned char>(text[tail]) & 0xC0) == 0x80) ++tail;
     return Result::Fail(FormatFailureKind::kNoAnswerMarker,
                         absl::StrCat("no \"", AsAbsl(marker), "\" in output: \"",
-                                     Excerpt(text.size() > 200 ? text.substr(text.size() - 200)
-                                                               : text),
-                                     "\""));
+                                     Excerpt(text.substr(tail)), "\""));
   }
   // The answer: the rest of the marker's line, or the next non-empty line when the model
   // broke the line right after the marker.

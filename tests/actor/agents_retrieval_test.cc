@@ -15,9 +15,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "actor/answer_agent.h"
+#include "actor/chat_encoding.h"
 #include "actor/memory_manager.h"
 #include "actor/prompts.h"
 #include "actor/scripted_policy.h"
+#include "llm/bpe_trainer.h"
+#include "llm/tokenizer.h"
 #include "tests/actor/actor_testing.h"
 
 namespace memr1::actor {
@@ -209,7 +212,8 @@ TEST_F(AgentsRetrievalTest, AnswerRetrievalFiltersBySpeakerAndK) {
 // Counts CountPromptTokens calls of a ScriptedPolicy.
 class CountingPolicy : public ScriptedPolicy {
  public:
-  CountingPolicy() : ScriptedPolicy([](const PolicyRequest&) { return std::string("x"); }) {}
+  explicit CountingPolicy(const ChatEncoder* encoder = nullptr)
+      : ScriptedPolicy([](const PolicyRequest&) { return std::string("x"); }, encoder) {}
   absl::StatusOr<int64_t> CountPromptTokens(
       absl::Span<const llm::ChatMessage> messages) const override {
     ++calls;
@@ -302,6 +306,60 @@ TEST_F(AgentsRetrievalTest, BudgetCountsStayLogarithmic) {
   ASSERT_TRUE(tokens.ok());
   EXPECT_LE(*tokens + sampling.max_tokens, 1000);
   EXPECT_GT(*tokens + sampling.max_tokens + 40, 1000);  // a memory line is ~60 bytes
+}
+
+// The same budget with a real byte-level BPE tokenizer and the Qwen chat template, as a local
+// policy counts: the unbudgeted prompt fits a limit of exactly its size, one token less drops.
+TEST_F(AgentsRetrievalTest, BudgetWithARealTokenizer) {
+  const absl::StatusOr<PromptTemplates> templates = PromptTemplates::FromConfig(v1::ActorConfig());
+  ASSERT_TRUE(templates.ok());
+  AnswerInput input;
+  input.question = "Where does Maya live now?";
+  input.speaker_a = "Maya";
+  input.speaker_b = "Sam";
+  for (int i = 0; i < 20; ++i) {
+    input.memories_a.push_back(Memory(absl::StrCat("a", i), 50 - i));
+    input.memories_b.push_back(Memory(absl::StrCat("b", i), 40 - i));
+  }
+  llm::BpeTrainerOptions options;
+  options.vocab_size = 500;
+  options.min_frequency = 1;
+  const std::vector<std::string> corpus = {std::string(DefaultAnswerPrompt()),
+                                           input.memories_a[0].text, input.question};
+  absl::StatusOr<llm::TrainedTokenizer> trained = llm::TrainBpe(corpus, options);
+  ASSERT_TRUE(trained.ok()) << trained.status();
+  ASSERT_TRUE(llm::WriteTrainedTokenizer(*trained, dir_.Sub("tok")).ok());
+  absl::StatusOr<std::unique_ptr<llm::Tokenizer>> tokenizer = llm::Tokenizer::Load(dir_.Sub("tok"));
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+  absl::StatusOr<ChatEncoder> encoder = ChatEncoder::Create(tokenizer->get(), "", true);
+  ASSERT_TRUE(encoder.ok()) << encoder.status();
+  CountingPolicy policy(&*encoder);
+  SamplingOptions sampling;
+  sampling.max_tokens = 64;
+
+  absl::StatusOr<AnswerRequest> full = BuildAnswerRequest(*templates, input, sampling, nullptr);
+  ASSERT_TRUE(full.ok());
+  absl::StatusOr<int64_t> full_tokens = policy.CountPromptTokens(full->request.messages);
+  ASSERT_TRUE(full_tokens.ok());
+  policy.set_max_prompt_tokens(*full_tokens + sampling.max_tokens);
+  absl::StatusOr<AnswerRequest> request = BuildAnswerRequest(*templates, input, sampling, &policy);
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_EQ(request->dropped_for_budget, 0);
+  EXPECT_EQ(request->shown.size(), 40u);
+
+  for (int64_t less : {1, 100, 400}) {
+    SCOPED_TRACE(less);
+    policy.set_max_prompt_tokens(*full_tokens + sampling.max_tokens - less);
+    policy.calls = 0;
+    request = BuildAnswerRequest(*templates, input, sampling, &policy);
+    ASSERT_TRUE(request.ok()) << request.status();
+    EXPECT_GE(request->dropped_for_budget, 1);
+    EXPECT_EQ(request->shown.size(), 40u - request->dropped_for_budget);
+    EXPECT_LE(policy.calls, 6 + 2);  // ceil(log2(40)) + 2
+    absl::StatusOr<int64_t> tokens = policy.CountPromptTokens(request->request.messages);
+    ASSERT_TRUE(tokens.ok());
+    EXPECT_LE(*tokens + sampling.max_tokens, policy.max_prompt_tokens());
+  }
 }
 
 TEST_F(AgentsRetrievalTest, QuestionThatNeverFitsIsInvalidArgumentNamingIt) {
