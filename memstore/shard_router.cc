@@ -60,15 +60,27 @@ int HashRing::ShardFor(absl::string_view bank) const {
 
 absl::StatusOr<std::unique_ptr<ShardRouter>> ShardRouter::Connect(
     std::vector<std::string> shards, const ClientOptions& options) {
-  MEMR1_ASSIGN_OR_RETURN(HashRing ring, HashRing::Create(std::move(shards)));
+  const std::vector<std::string> addresses = shards;
+  return ConnectNamed(addresses, std::move(shards), options);
+}
+
+absl::StatusOr<std::unique_ptr<ShardRouter>> ShardRouter::ConnectNamed(
+    const std::vector<std::string>& addresses, std::vector<std::string> names,
+    const ClientOptions& options) {
+  if (addresses.size() != names.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("memstore: ", addresses.size(),
+                                                   " shard addresses but ", names.size(),
+                                                   " shard names"));
+  }
+  MEMR1_ASSIGN_OR_RETURN(HashRing ring, HashRing::Create(std::move(names)));
   std::vector<std::unique_ptr<MemstoreClient>> clients;
-  for (size_t i = 0; i < ring.shards().size(); ++i) {
+  for (size_t i = 0; i < addresses.size(); ++i) {
     MEMR1_ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel,
-                           MakeChannel(ring.shards()[i], options.channel));
+                           MakeChannel(addresses[i], options.channel));
     v1::ShardIdentity identity;
     identity.set_fingerprint(ring.fingerprint());
     identity.set_index(static_cast<int>(i));
-    identity.set_count(static_cast<int>(ring.shards().size()));
+    identity.set_count(static_cast<int>(addresses.size()));
     clients.push_back(
         std::make_unique<MemstoreClient>(v1::Memstore::NewStub(channel), options, identity));
   }

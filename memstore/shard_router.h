@@ -56,6 +56,12 @@ class ShardRouter {
   // Channels to every shard in `shards` (no call is made yet).
   static absl::StatusOr<std::unique_ptr<ShardRouter>> Connect(std::vector<std::string> shards,
                                                               const ClientOptions& options);
+  // As Connect, but the ring (routing and the shard-list fingerprint) is over `names`, one per
+  // address, so a shard whose address changes between runs (a server on port 0 over the same
+  // data directory) keeps its identity. InvalidArgument when the sizes differ.
+  static absl::StatusOr<std::unique_ptr<ShardRouter>> ConnectNamed(
+      const std::vector<std::string>& addresses, std::vector<std::string> names,
+      const ClientOptions& options);
 
   const HashRing& ring() const { return ring_; }
   // The client of the shard holding `bank`.
