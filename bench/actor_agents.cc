@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,6 +28,7 @@
 #include "actor/prompts.h"
 #include "actor/synthetic_world.h"
 #include "actor/turns.h"
+#include "common/allocator.h"
 #include "tests/actor/actor_testing.h"
 #include "tests/actor/tiny_model.h"
 
@@ -167,4 +169,8 @@ int Run() {
 }  // namespace
 }  // namespace memr1::actor
 
-int main() { return memr1::actor::Run(); }
+// As in the memr1 binary (common/allocator.h); BENCH_GLIBC_DEFAULTS=1 measures without it.
+int main() {
+  if (std::getenv("BENCH_GLIBC_DEFAULTS") == nullptr) memr1::TuneMallocForTensors();
+  return memr1::actor::Run();
+}

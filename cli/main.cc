@@ -4,8 +4,10 @@
 #include <iostream>
 
 #include "cli/command.h"
+#include "common/allocator.h"
 
 int main(int argc, char** argv) {
+  memr1::TuneMallocForTensors();
   CLI::App app{"memr1: reinforcement learning of LLM memory agents (Memory-R1)", "memr1"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Show help for every subcommand");

@@ -85,8 +85,8 @@ at::Tensor ApplyRope(const at::Tensor& x, const at::Tensor& cos, const at::Tenso
 // q [B, T, Hq, D]; keys/values [B, Tk, Hkv, D]; mask [B, T, Tk]. Returns [B, T, Hq * D].
 // Query heads are grouped by the key/value head they share (q head h * n_rep + r uses kv head
 // h, as transformers' repeat_kv), so keys and values are never copied per query head.
-at::Tensor AttentionCore(const at::Tensor& q, const at::Tensor& keys, const at::Tensor& values,
-                         const at::Tensor& mask) {
+at::Tensor DenseAttention(const at::Tensor& q, const at::Tensor& keys, const at::Tensor& values,
+                          const at::Tensor& mask) {
   const int64_t b = q.size(0), t = q.size(1), hq = q.size(2), d = q.size(3);
   const int64_t hkv = keys.size(2), tk = keys.size(1), rep = hq / hkv;
   at::Tensor qg = q.view({b, t, hkv, rep, d}).permute({0, 2, 3, 1, 4}).reshape({b, hkv, rep * t, d});
@@ -110,6 +110,27 @@ at::Tensor AttentionCore(const at::Tensor& q, const at::Tensor& keys, const at::
   out = at::matmul(probs, v);  // [B, Hkv, rep * T, D]
 #endif
   return out.view({b, hkv, rep, t, d}).permute({0, 3, 1, 2, 4}).reshape({b, t, hq * d});
+}
+
+// Attention of q [B, T, Hq, D] over keys/values [B, Tk, Hkv, D] under mask [B, T, Tk], in chunks
+// of query positions so that one chunk's scores ([B, Hq, chunk, Tk] floats) stay near
+// kScoreBytes. Unchunked, a batched prefill of long prompts makes score tensors of hundreds of
+// MB (gigabytes at 4k tokens): past glibc's mmap threshold every such temporary is a fresh
+// mapping, and page faults then cost more than the attention itself.
+at::Tensor AttentionCore(const at::Tensor& q, const at::Tensor& keys, const at::Tensor& values,
+                         const at::Tensor& mask) {
+  constexpr int64_t kScoreBytes = int64_t{8} << 20;
+  const int64_t b = q.size(0), t = q.size(1), hq = q.size(2), tk = keys.size(1);
+  const int64_t per_query = std::max<int64_t>(1, b * hq * tk * 4);
+  const int64_t chunk = std::max<int64_t>(1, kScoreBytes / per_query);
+  if (chunk >= t) return DenseAttention(q, keys, values, mask);
+  std::vector<at::Tensor> parts;
+  parts.reserve((t + chunk - 1) / chunk);
+  for (int64_t start = 0; start < t; start += chunk) {
+    const int64_t len = std::min(chunk, t - start);
+    parts.push_back(DenseAttention(q.narrow(1, start, len), keys, values, mask.narrow(1, start, len)));
+  }
+  return at::cat(parts, 1);
 }
 
 }  // namespace
