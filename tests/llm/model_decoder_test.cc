@@ -81,6 +81,33 @@ TEST_P(DecoderTest, KvCacheDecodingEqualsFullRecomputation) {
   EXPECT_EQ((*cache)->length(1), static_cast<int64_t>(kPrompt.size()));
 }
 
+// Long sequences run attention in chunks of query positions (decoder.cc, AttentionCore); the
+// chunk size depends on the key length, so a full pass over 1,200 tokens, a cached prefill of
+// 1,100 and single-token decode steps (never chunked) cut the work differently and must agree.
+TEST_P(DecoderTest, ChunkedAttentionOfLongSequencesEqualsStepwiseDecoding) {
+  auto model = TinyModel(GetParam());
+  at::NoGradGuard no_grad;
+  std::vector<int64_t> ids;
+  for (int64_t i = 0; i < 1200; ++i) ids.push_back(1 + (i * 37) % 90);
+  const at::Tensor full = FullLogits(*model, ids);
+  auto cache = KvCache::Create(model->config(), 1, 1200, at::kCPU, at::kFloat);
+  ASSERT_TRUE(cache.ok());
+  DecoderInput prefill;
+  prefill.input_ids = Ids({ids.begin(), ids.begin() + 1100});
+  prefill.cache = cache->get();
+  auto first = model->Logits(prefill);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(at::allclose(first->squeeze(0), full.narrow(0, 0, 1100), 1e-4, 1e-5));
+  for (size_t t = 1100; t < ids.size(); t += 1) {
+    DecoderInput step;
+    step.input_ids = Ids({ids[t]});
+    step.cache = cache->get();
+    auto logits = model->Logits(step);
+    ASSERT_TRUE(logits.ok()) << logits.status();
+    ASSERT_TRUE(at::allclose(logits->squeeze(0).squeeze(0), full[t], 1e-4, 1e-5)) << "t=" << t;
+  }
+}
+
 TEST_P(DecoderTest, PaddedBatchEqualsEachRowAlone) {
   auto model = TinyModel(GetParam());
   at::NoGradGuard no_grad;
