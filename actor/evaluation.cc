@@ -14,6 +14,7 @@
 #include "absl/time/clock.h"
 #include "actor/answer_agent.h"
 #include "actor/dataset.h"
+#include "actor/job_memstore.h"
 #include "actor/policy_factory.h"
 #include "actor/prompts.h"
 #include "actor/turns.h"
@@ -86,37 +87,6 @@ absl::StatusOr<Policies> MakePolicies(const v1::JobConfig& job, Pipeline pipelin
     policies.answer = policies.answer_only.get();
   }
   return policies;
-}
-
-// The memstore the banks live in: the job's shards, or a server of our own on 127.0.0.1.
-struct Memstore {
-  std::unique_ptr<memstore::MemstoreServer> local;
-  std::unique_ptr<memstore::ShardRouter> router;
-};
-
-absl::StatusOr<Memstore> ConnectMemstore(const v1::JobConfig& job, const std::string& data_dir) {
-  Memstore memstore;
-  memstore::ClientOptions client = memstore::ClientOptions::FromConfig(job);
-  std::vector<std::string> shards(job.memstore().shards().begin(), job.memstore().shards().end());
-  if (shards.empty()) {
-    memstore::ServerOptions server = memstore::ServerOptionsFromConfig(job);
-    server.listen = "127.0.0.1:0";
-    server.store.data_dir = data_dir;
-    if (client.job_token.empty()) {
-      // A token for this process's lifetime: nobody else needs to reach this server.
-      client.job_token = memstore::NewRequestId();
-      server.job_tokens[client.job] = client.job_token;
-    }
-    ASSIGN_OR_RETURN_IN(memstore.local, memstore::MemstoreServer::Start(server),
-                        absl::StrCat("in-process memstore in ", data_dir));
-    // Named by its data directory: the port differs between runs, the banks are the same.
-    MEMR1_ASSIGN_OR_RETURN(memstore.router,
-                           memstore::ShardRouter::ConnectNamed({memstore.local->address()},
-                                                               {"local:" + data_dir}, client));
-    return memstore;
-  }
-  MEMR1_ASSIGN_OR_RETURN(memstore.router, memstore::ShardRouter::Connect(shards, client));
-  return memstore;
 }
 
 SamplingOptions FrozenSampling(const v1::JobConfig& job) {
@@ -288,12 +258,12 @@ absl::StatusOr<EvalSummary> RunEvaluation(const v1::JobConfig& job, const EvalRu
   MEMR1_ASSIGN_OR_RETURN(const PromptTemplates templates, PromptTemplates::FromConfig(job.actor()));
   MEMR1_ASSIGN_OR_RETURN(Policies policies, MakePolicies(job, pipeline));
   const SamplingOptions sampling = FrozenSampling(job);
-  Memstore memstore;
+  JobMemstore memstore;
   std::vector<BuiltBank> banks;
   if (pipeline != v1::EvalConfig::FULL_CONTEXT) {
     MEMR1_ASSIGN_OR_RETURN(
         memstore,
-        ConnectMemstore(job, (fs::path(job.output_dir()) / "eval" / "memstore").string()));
+        ConnectJobMemstore(job, (fs::path(job.output_dir()) / "eval" / "memstore").string()));
     BankBuildOptions build;
     build.llm_extraction = UsesLlmExtraction(pipeline, job);
     build.manager_mode =

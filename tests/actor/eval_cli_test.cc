@@ -1,7 +1,8 @@
-// `memr1 eval` through the binary on a small synthetic world with a tiny random model. The
-// model's answers are noise; what is checked is that every pipeline runs end to end, answers
-// every selected question once, writes predictions that `memr1 score` accepts and a report
-// whose counts match, and reuses its banks on a second run.
+// `memr1 eval` and `memr1 rollout` through the binary on a small synthetic world with a tiny
+// random model. The model's answers are noise; what is checked is that every pipeline runs end
+// to end, answers every selected question once, writes predictions that `memr1 score` accepts
+// and a report whose counts match, reuses its banks on a second run, and that rollouts make
+// trajectories the learner trains on.
 
 #include <gtest/gtest.h>
 
@@ -155,6 +156,54 @@ TEST_F(EvalCliTest, LlmExtractionAndSmallPromptBudget) {
                         "--set actor.sampling.max_prompt_tokens=700 --output " + out,
                     out, 4);
   EXPECT_NE(last_output_.find("extraction failures"), std::string::npos) << last_output_;
+}
+
+// `memr1 rollout` writes GRPO groups of trajectories that `memr1 learner offline` trains on,
+// for both stages; the same seed gives the same trajectories.
+TEST_F(EvalCliTest, RolloutTrajectoriesTrainTheLearner) {
+  const std::string config = WriteConfig("roll");
+  const std::string learner_flags =
+      " --set actor.sampling.group_size=4 --set learner.global_batch_size=8"
+      " --set learner.micro_batch_size=4 --set learner.num_ranks=1";
+  for (const std::string agent : {"memory_manager", "answer_agent"}) {
+    SCOPED_TRACE(agent);
+    const std::string flags = learner_flags + " --set actor.train_agent=" + agent;
+    const std::string out = dir_->Sub("roll-" + agent + ".jsonl");
+    const auto run =
+        RunMemr1("rollout --config " + config + flags + " --episodes 2 --output " + out);
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+    EXPECT_NE(run.output.find(agent + ": 2 episodes"), std::string::npos) << run.output;
+    const std::vector<nlohmann::json> lines = ReadJsonl(out);
+    ASSERT_EQ(lines.size(), 8u) << run.output;
+    std::set<std::string> groups;
+    for (const nlohmann::json& t : lines) {
+      groups.insert(t["group_id"].get<std::string>());
+      EXPECT_EQ(t["agent"], agent == "memory_manager" ? "AGENT_KIND_MEMORY_MANAGER"
+                                                      : "AGENT_KIND_ANSWER_AGENT");
+      EXPECT_EQ(t["response_ids"].size(), t["behaviour_logprobs"].size());
+      EXPECT_FALSE(t["prompt_ids"].empty());
+    }
+    EXPECT_EQ(groups.size(), 2u);
+
+    // Same seed, same trajectories (ids aside).
+    const std::string again = dir_->Sub("roll-" + agent + "-again.jsonl");
+    ASSERT_EQ(RunMemr1("rollout --config " + config + flags + " --episodes 2 --output " + again)
+                  .exit_code,
+              0);
+    const std::vector<nlohmann::json> second = ReadJsonl(again);
+    ASSERT_EQ(second.size(), lines.size());
+    for (size_t i = 0; i < lines.size(); ++i) {
+      EXPECT_EQ(second[i]["response_ids"], lines[i]["response_ids"]) << i;
+      EXPECT_EQ(second[i]["group_id"], lines[i]["group_id"]) << i;
+      EXPECT_EQ(second[i].value("reward", 0.0), lines[i].value("reward", 0.0)) << i;
+    }
+
+    const auto train = RunMemr1("learner offline --config " + config + flags +
+                                " --set output_dir=" + dir_->Sub("learn-" + agent) +
+                                " --trajectories " + out + " --steps 1");
+    ASSERT_EQ(train.exit_code, 0) << train.output;
+    EXPECT_NE(train.output.find("step 1/1"), std::string::npos) << train.output;
+  }
 }
 
 TEST_F(EvalCliTest, BadInputFailsWithClearErrors) {
