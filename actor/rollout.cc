@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "actor/bank_builder.h"
 #include "actor/dataset.h"
+#include "actor/episode_schedule.h"
 #include "actor/episodes.h"
 #include "actor/job_memstore.h"
 #include "actor/policy_factory.h"
@@ -21,28 +22,6 @@ namespace memr1::actor {
 namespace {
 
 namespace fs = std::filesystem;
-
-uint64_t SplitMix64(uint64_t* state) {
-  uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-// Fisher-Yates with SplitMix64: the same permutation on every platform and standard library.
-template <typename T>
-void Shuffle(std::vector<T>* items, uint64_t* state) {
-  for (size_t i = items->size(); i > 1; --i) {
-    const size_t j = static_cast<size_t>(SplitMix64(state) % i);
-    std::swap((*items)[i - 1], (*items)[j]);
-  }
-}
-
-struct Candidate {
-  size_t conversation = 0;
-  int turn = -1;               // MM
-  const QaItem* qa = nullptr;  // AA
-};
 
 }  // namespace
 
@@ -106,14 +85,7 @@ absl::StatusOr<RolloutSummary> RunRollouts(const v1::JobConfig& job,
                          }));
 
   // 2. Candidates, in a seeded order.
-  std::vector<Candidate> candidates;
-  for (size_t c = 0; c < conversations.size(); ++c) {
-    if (train_manager) {
-      for (int turn : ManagerEpisodeTurns(*conversations[c])) candidates.push_back({c, turn});
-    } else {
-      for (const QaItem& qa : conversations[c]->qa) candidates.push_back({c, -1, &qa});
-    }
-  }
+  const std::vector<EpisodeCandidate> candidates = EpisodeCandidates(conversations, train_manager);
   if (candidates.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("the train split of ", dataset.source, " offers no ", summary.agent,
@@ -126,20 +98,13 @@ absl::StatusOr<RolloutSummary> RunRollouts(const v1::JobConfig& job,
       EpisodeRunner::Create(memstore.router.get(), policies.extraction(), policies.manager(),
                             policies.answer(), &templates, &scorer, episode_options));
   ProgressMeter meter("episodes", options.episodes, options.progress);
-  uint64_t shuffle_state = job.seed();
-  std::vector<Candidate> order;
+  EpisodeSchedule schedule(candidates, job.seed());
   double reward_sum = 0;
   for (int64_t e = 0; e < options.episodes; ++e) {
-    if (order.empty()) {
-      order = candidates;
-      Shuffle(&order, &shuffle_state);
-      std::reverse(order.begin(), order.end());  // pop_back takes them in shuffled order
-    }
-    const Candidate candidate = order.back();
-    order.pop_back();
+    const EpisodeCandidate candidate = schedule.Next();
     const Conversation& conversation = *conversations[candidate.conversation];
     const std::string episode_id = absl::StrCat(job.seed(), "-", e);
-    const uint64_t seed = job.seed() * 1000003ull + static_cast<uint64_t>(e);
+    const uint64_t seed = EpisodeSeed(job.seed(), e);
     absl::StatusOr<EpisodeResult> result;
     if (train_manager) {
       ManagerEpisodeSpec spec;
