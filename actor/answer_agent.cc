@@ -32,8 +32,8 @@ absl::StatusOr<std::vector<ShownMemory>> SpeakerMemories(const memstore::ShardRo
   request.add_speakers(speaker);
   absl::StatusOr<v1::SearchResponse> response = router.Search(request);
   if (!response.ok()) {
-    return Annotate(response.status(), absl::StrCat("searching bank \"", bank,
-                                                    "\" for the memories of ", speaker));
+    return Annotate(response.status(),
+                    absl::StrCat("searching bank \"", bank, "\" for the memories of ", speaker));
   }
   std::vector<ShownMemory> memories;
   memories.reserve(response->hits_size());
@@ -77,15 +77,8 @@ PolicyRequest RenderRequest(const PromptTemplates& templates, const AnswerInput&
   memories.push_back('\n');
   AppendSection(input.speaker_b, input.memories_b, keep_b, &memories);
   while (!memories.empty() && memories.back() == '\n') memories.pop_back();
-  PolicyRequest request;
-  request.sampling = sampling;
-  request.messages.push_back(
-      {"user", RenderTemplate(templates.answer, {{"question", input.question},
-                                                 {"memories", memories},
-                                                 {"speaker_a", input.speaker_a},
-                                                 {"speaker_b", input.speaker_b},
-                                                 {"marker", templates.answer_marker}})});
-  return request;
+  return AnswerPromptRequest(templates, input.question, memories, input.speaker_a, input.speaker_b,
+                             sampling);
 }
 
 // How many memories of each speaker remain after `drops` budget drops. Each drop removes the
@@ -155,9 +148,8 @@ std::string_view StripLinePrefix(std::string_view line) {
 // Trims whitespace, wrapping quotes / emphasis and trailing periods, until nothing changes.
 std::string CleanAnswer(std::string_view raw) {
   absl::string_view text = absl::StripAsciiWhitespace(absl::string_view(raw.data(), raw.size()));
-  static constexpr absl::string_view kWrappers[] = {"\"", "'", "`", "*", "\xE2\x80\x9C",
-                                                    "\xE2\x80\x9D", "\xE2\x80\x98",
-                                                    "\xE2\x80\x99"};
+  static constexpr absl::string_view kWrappers[] = {
+      "\"", "'", "`", "*", "\xE2\x80\x9C", "\xE2\x80\x9D", "\xE2\x80\x98", "\xE2\x80\x99"};
   bool changed = true;
   while (changed && !text.empty()) {
     changed = false;
@@ -188,9 +180,9 @@ absl::StatusOr<AnswerInput> RetrieveForQuestion(const memstore::ShardRouter& rou
                                                 const std::string& speaker_a,
                                                 const std::string& speaker_b, int per_speaker_k) {
   if (per_speaker_k <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "retrieving memories from bank \"", bank, "\": per_speaker_k must be > 0, got ",
-        per_speaker_k));
+    return absl::InvalidArgumentError(absl::StrCat("retrieving memories from bank \"", bank,
+                                                   "\": per_speaker_k must be > 0, got ",
+                                                   per_speaker_k));
   }
   AnswerInput input;
   input.question = question;
@@ -216,9 +208,8 @@ absl::StatusOr<AnswerRequest> BuildAnswerRequest(const PromptTemplates& template
       const PolicyRequest request = RenderRequest(templates, input, sampling, a, b);
       absl::StatusOr<int64_t> tokens = budget->CountPromptTokens(request.messages);
       if (!tokens.ok()) {
-        return Annotate(tokens.status(),
-                        absl::StrCat("counting the answer prompt of question \"",
-                                     input.question, "\""));
+        return Annotate(tokens.status(), absl::StrCat("counting the answer prompt of question \"",
+                                                      input.question, "\""));
       }
       return *tokens + sampling.max_tokens <= limit;
     };
@@ -228,8 +219,8 @@ absl::StatusOr<AnswerRequest> BuildAnswerRequest(const PromptTemplates& template
       if (!none_fit) {
         return absl::InvalidArgumentError(absl::StrCat(
             "the answer prompt of question \"", input.question,
-            "\" does not fit the policy's context even without memories (max_prompt_tokens ",
-            limit, ", max_tokens ", sampling.max_tokens, ")"));
+            "\" does not fit the policy's context even without memories (max_prompt_tokens ", limit,
+            ", max_tokens ", sampling.max_tokens, ")"));
       }
       // Fewest drops that fit, by binary search: fits(lo) is false, fits(hi) is true. Prompt
       // length grows with the memories kept, so the predicate is monotone in `drops`.
@@ -257,12 +248,26 @@ absl::StatusOr<AnswerRequest> BuildAnswerRequest(const PromptTemplates& template
   return out;
 }
 
+PolicyRequest AnswerPromptRequest(const PromptTemplates& templates, std::string_view question,
+                                  std::string_view memories, std::string_view speaker_a,
+                                  std::string_view speaker_b, const SamplingOptions& sampling) {
+  PolicyRequest request;
+  request.sampling = sampling;
+  request.messages.push_back(
+      {"user", RenderTemplate(templates.answer, {{"question", std::string(question)},
+                                                 {"memories", std::string(memories)},
+                                                 {"speaker_a", std::string(speaker_a)},
+                                                 {"speaker_b", std::string(speaker_b)},
+                                                 {"marker", templates.answer_marker}})});
+  return request;
+}
+
 Parsed<ParsedAnswer> ParseAnswerOutput(std::string_view text, std::string_view marker,
                                        const std::vector<ShownMemory>& shown) {
   using Result = Parsed<ParsedAnswer>;
   size_t first = std::string_view::npos;
-  const size_t last = marker.empty() ? std::string_view::npos
-                                     : FindLastMarker(text, marker, &first);
+  const size_t last =
+      marker.empty() ? std::string_view::npos : FindLastMarker(text, marker, &first);
   if (last == std::string_view::npos) {
     // The end of the output says most about a missing marker (a truncated or rambling answer).
     size_t tail = text.size() > 200 ? text.size() - 200 : 0;
@@ -275,7 +280,8 @@ Parsed<ParsedAnswer> ParseAnswerOutput(std::string_view text, std::string_view m
   // broke the line right after the marker.
   std::string_view after = text.substr(last + marker.size());
   std::string answer;
-  for (absl::string_view line : absl::StrSplit(absl::string_view(after.data(), after.size()), '\n')) {
+  for (absl::string_view line :
+       absl::StrSplit(absl::string_view(after.data(), after.size()), '\n')) {
     answer = CleanAnswer(std::string_view(line.data(), line.size()));
     if (!answer.empty()) break;
   }
@@ -288,10 +294,12 @@ Parsed<ParsedAnswer> ParseAnswerOutput(std::string_view text, std::string_view m
   parsed.answer = std::move(answer);
   std::vector<std::string> normalized_shown;
   normalized_shown.reserve(shown.size());
-  for (const ShownMemory& memory : shown) normalized_shown.push_back(NormalizeForMatch(memory.text));
+  for (const ShownMemory& memory : shown)
+    normalized_shown.push_back(NormalizeForMatch(memory.text));
   std::set<std::string> selected;
   const std::string_view before = text.substr(0, first);
-  for (absl::string_view raw : absl::StrSplit(absl::string_view(before.data(), before.size()), '\n')) {
+  for (absl::string_view raw :
+       absl::StrSplit(absl::string_view(before.data(), before.size()), '\n')) {
     const std::string_view line = StripLinePrefix(std::string_view(raw.data(), raw.size()));
     if (line.empty()) continue;
     parsed.selected_lines.emplace_back(line);

@@ -73,6 +73,12 @@ absl::StatusOr<AnswerRequest> BuildAnswerRequest(const PromptTemplates& template
                                                  const SamplingOptions& sampling,
                                                  const TextPolicy* budget);
 
+// The AA request for `question` with `memories` as the already rendered {{memories}} text (the
+// full-context baseline passes a transcript).
+PolicyRequest AnswerPromptRequest(const PromptTemplates& templates, std::string_view question,
+                                  std::string_view memories, std::string_view speaker_a,
+                                  std::string_view speaker_b, const SamplingOptions& sampling);
+
 struct ParsedAnswer {
   std::string answer;
   std::vector<std::string> selected_lines;

@@ -12,15 +12,13 @@
 #include "common/logging.h"
 #include "common/metrics.h"
 #include "common/status_macros.h"
+#include "common/string_view.h"
 
 namespace memr1::actor {
 namespace {
 
 constexpr size_t kMaxComponentBytes = 96;
 constexpr size_t kMaxTagBytes = 32;
-
-// Debian's Abseil has its own string_view (not std::string_view).
-absl::string_view AbslView(std::string_view text) { return {text.data(), text.size()}; }
 
 bool IsAsciiAlnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
 
@@ -42,28 +40,13 @@ std::string IdentityOf(const TextPolicy& policy) {
   return text;
 }
 
-const char* EventName(v1::MemoryEvent event) {
-  switch (event) {
-    case v1::ADD:
-      return "ADD";
-    case v1::UPDATE:
-      return "UPDATE";
-    case v1::DELETE:
-      return "DELETE";
-    case v1::NOOP:
-      return "NOOP";
-    default:
-      return "UNSPECIFIED";
-  }
-}
-
 void CountAppliedOps(const std::vector<v1::Operation>& ops, BankBuildStats* stats) {
   for (const v1::Operation& op : ops) {
     ++stats->ops[op.event()];
     MetricsRegistry::Default()
         .GetCounter("memr1_actor_bank_ops_total",
                     "Memory operations applied by bank building, by event.",
-                    {{"event", EventName(op.event())}})
+                    {{"event", v1::MemoryEvent_Name(op.event())}})
         ->Increment();
   }
 }
@@ -88,7 +71,7 @@ std::string SanitizeBankComponent(std::string_view text) {
     }
   }
   if (changed) {
-    absl::StrAppend(&out, "-h", Hex(memstore::StableHash(AbslView(text)), 8));
+    absl::StrAppend(&out, "-h", Hex(memstore::StableHash(ToAbsl(text)), 8));
   }
   return out;
 }
@@ -118,9 +101,9 @@ absl::Status BankBuildOptions::Validate() const {
   if (tag.empty() || tag.size() > kMaxTagBytes || !IsAsciiAlnum(tag[0]) ||
       !std::all_of(tag.begin(), tag.end(),
                    [](char c) { return IsAsciiAlnum(c) || c == '_' || c == '-'; })) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "bank building: tag '", AbslView(tag),
-        "' must be 1-32 characters of [A-Za-z0-9_-] starting with a letter or digit"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("bank building: tag '", ToAbsl(tag),
+                     "' must be 1-32 characters of [A-Za-z0-9_-] starting with a letter or digit"));
   }
   if (absl::Status status = sampling.Validate(); !status.ok()) {
     return Annotate(status, "bank building");
@@ -164,20 +147,20 @@ std::string BankBuilder::Impl::Fingerprint() const {
   // Length-prefixed fields, so no two different settings concatenate to the same text.
   std::string text;
   auto add = [&text](std::string_view field) {
-    absl::StrAppend(&text, field.size(), ":", AbslView(field), ";");
+    absl::StrAppend(&text, field.size(), ":", ToAbsl(field), ";");
   };
   add("bank-fingerprint-1");
   add(options.llm_extraction ? "extraction=llm" : "extraction=identity");
   add(options.manager_mode == ManagerMode::kPolicy ? "manager=policy" : "manager=add-only");
   add(absl::StrCat("retrieve_k=", options.retrieve_k));
   add(absl::StrCat("max_facts=", options.max_facts_per_turn));
-  add(absl::StrCat("tag=", AbslView(options.tag)));
+  add(absl::StrCat("tag=", ToAbsl(options.tag)));
   const bool uses_extraction = options.llm_extraction;
   const bool uses_manager = options.manager_mode == ManagerMode::kPolicy;
   if (uses_extraction || uses_manager) {
     const SamplingOptions& s = options.sampling;
-    add(absl::StrCat("sampling=", s.temperature, ",", s.top_p, ",", s.top_k, ",", s.max_tokens,
-                     ",", s.seed));
+    add(absl::StrCat("sampling=", s.temperature, ",", s.top_p, ",", s.top_k, ",", s.max_tokens, ",",
+                     s.seed));
   }
   if (uses_extraction) {
     add(templates->extraction);
@@ -245,9 +228,9 @@ absl::Status BankBuilder::Impl::RunBatch(std::vector<Item>& items) {
     absl::StatusOr<std::vector<ShownMemory>> shown =
         RetrieveRelated(*router, item.bank, /*as_of_seq=*/0, item.facts, options.retrieve_k);
     if (!shown.ok()) {
-      return Annotate(shown.status(), absl::StrCat("retrieving related memories from bank '",
-                                                   AbslView(item.bank), "' for turn ",
-                                                   item.turn->index));
+      return Annotate(shown.status(),
+                      absl::StrCat("retrieving related memories from bank '", ToAbsl(item.bank),
+                                   "' for turn ", item.turn->index));
     }
     item.input.shown = *std::move(shown);
     deciding.push_back(&item);
@@ -272,8 +255,8 @@ absl::Status BankBuilder::Impl::RunBatch(std::vector<Item>& items) {
     for (size_t i = 0; i < deciding.size(); ++i) {
       Item& item = *deciding[i];
       ++item.stats->manager_calls;
-      Parsed<std::vector<ManagerOp>> parsed = ParseManagerOutput(
-          (*completions)[i].text, static_cast<int>(item.input.shown.size()));
+      Parsed<std::vector<ManagerOp>> parsed =
+          ParseManagerOutput((*completions)[i].text, static_cast<int>(item.input.shown.size()));
       if (!parsed.ok()) {
         ++item.stats->manager_failures;
         ++item.stats->failures_by_kind[FormatFailureName(parsed.failure->kind)];
@@ -295,13 +278,13 @@ absl::Status BankBuilder::Impl::RunBatch(std::vector<Item>& items) {
     absl::StatusOr<v1::ApplyResponse> response = router->Apply(std::move(request));
     if (!response.ok()) {
       return Annotate(response.status(), absl::StrCat("applying turn ", item.turn->index,
-                                                      " to bank '", AbslView(item.bank), "'"));
+                                                      " to bank '", ToAbsl(item.bank), "'"));
     }
     const uint64_t expected = static_cast<uint64_t>(item.turn->index) + 1;
     if (response->seq() != expected) {
       // Someone else writes to this bank: its seq no longer counts our turns.
       return absl::FailedPreconditionError(absl::StrCat(
-          "bank '", AbslView(item.bank), "' is at seq ", response->seq(), " after turn ",
+          "bank '", ToAbsl(item.bank), "' is at seq ", response->seq(), " after turn ",
           item.turn->index, " (expected ", expected, "); is another writer using it?"));
     }
     if (!response->replayed()) CountAppliedOps(item.ops, item.stats);
@@ -314,10 +297,11 @@ BankBuilder::BankBuilder(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 BankBuilder::~BankBuilder() = default;
 
 absl::StatusOr<std::unique_ptr<BankBuilder>> BankBuilder::Create(
-    const memstore::ShardRouter* router, TextPolicy* extraction_policy,
-    TextPolicy* manager_policy, const PromptTemplates* templates, BankBuildOptions options) {
+    const memstore::ShardRouter* router, TextPolicy* extraction_policy, TextPolicy* manager_policy,
+    const PromptTemplates* templates, BankBuildOptions options) {
   if (router == nullptr) return absl::InvalidArgumentError("bank building needs a memstore router");
-  if (templates == nullptr) return absl::InvalidArgumentError("bank building needs prompt templates");
+  if (templates == nullptr)
+    return absl::InvalidArgumentError("bank building needs prompt templates");
   MEMR1_RETURN_IF_ERROR(options.Validate());
   if (options.llm_extraction && extraction_policy == nullptr) {
     return absl::InvalidArgumentError(
@@ -337,12 +321,11 @@ absl::StatusOr<std::unique_ptr<BankBuilder>> BankBuilder::Create(
 }
 
 std::string BankBuilder::BankName(std::string_view conversation_id) const {
-  const int64_t version = impl_->options.manager_mode == ManagerMode::kPolicy
-                              ? impl_->manager_policy->version()
-                              : 0;
-  return absl::StrCat(AbslView(impl_->options.tag), ".",
-                      AbslView(SanitizeBankComponent(conversation_id)), ".",
-                      impl_->Fingerprint(), ".v", version);
+  const int64_t version =
+      impl_->options.manager_mode == ManagerMode::kPolicy ? impl_->manager_policy->version() : 0;
+  return absl::StrCat(ToAbsl(impl_->options.tag), ".",
+                      ToAbsl(SanitizeBankComponent(conversation_id)), ".", impl_->Fingerprint(),
+                      ".v", version);
 }
 
 absl::StatusOr<std::vector<BuiltBank>> BankBuilder::Build(
@@ -350,12 +333,12 @@ absl::StatusOr<std::vector<BuiltBank>> BankBuilder::Build(
   std::set<std::string> seen;
   for (size_t c = 0; c < conversations.size(); ++c) {
     if (conversations[c] == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("bank building: conversation ", c, " is null"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("bank building: conversation ", c, " is null"));
     }
     if (!seen.insert(conversations[c]->id).second) {
-      return absl::InvalidArgumentError(absl::StrCat("bank building: conversation id '",
-                                                     AbslView(conversations[c]->id),
-                                                     "' appears twice"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "bank building: conversation id '", ToAbsl(conversations[c]->id), "' appears twice"));
     }
   }
 
@@ -382,14 +365,14 @@ absl::StatusOr<std::vector<BuiltBank>> BankBuilder::Build(
       if (absl::IsAlreadyExists(info.status())) info = client.GetBank(bank.bank);
     }
     if (!info.ok()) {
-      return Annotate(info.status(), absl::StrCat("opening bank '", AbslView(bank.bank),
-                                                  "' of conversation '",
-                                                  AbslView(conversation.id), "'"));
+      return Annotate(info.status(),
+                      absl::StrCat("opening bank '", ToAbsl(bank.bank), "' of conversation '",
+                                   ToAbsl(conversation.id), "'"));
     }
     if (info->seq() > turn_count) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "bank '", AbslView(bank.bank), "' is at seq ", info->seq(), " but conversation '",
-          AbslView(conversation.id), "' has only ", turn_count, " turns"));
+          "bank '", ToAbsl(bank.bank), "' is at seq ", info->seq(), " but conversation '",
+          ToAbsl(conversation.id), "' has only ", turn_count, " turns"));
     }
     bank.seq = info->seq();
     bank.reused = bank.seq == turn_count;
@@ -429,7 +412,7 @@ absl::Status BankBuilder::ApplyTurn(const std::string& bank, const TurnContext& 
                                     BankBuildStats* stats) {
   MEMR1_ASSIGN_OR_RETURN(const v1::BankInfo info, impl_->router->ForBank(bank).GetBank(bank));
   if (turn.index < 0 || info.seq() != static_cast<uint64_t>(turn.index)) {
-    return absl::FailedPreconditionError(absl::StrCat("bank '", AbslView(bank), "' is at seq ",
+    return absl::FailedPreconditionError(absl::StrCat("bank '", ToAbsl(bank), "' is at seq ",
                                                       info.seq(), ", not at turn ", turn.index));
   }
   BankBuildStats local;

@@ -1,10 +1,9 @@
 #include "actor/episodes.h"
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <utility>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -16,33 +15,16 @@
 #include "actor/turns.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "common/string_view.h"
 
 namespace memr1::actor {
 namespace {
-
-// Debian's Abseil has its own string_view (not std::string_view).
-absl::string_view AbslView(std::string_view text) { return {text.data(), text.size()}; }
-
-const char* EventName(v1::MemoryEvent event) {
-  switch (event) {
-    case v1::ADD:
-      return "ADD";
-    case v1::UPDATE:
-      return "UPDATE";
-    case v1::DELETE:
-      return "DELETE";
-    case v1::NOOP:
-      return "NOOP";
-    default:
-      return "UNSPECIFIED";
-  }
-}
 
 // "ADD 'Maya lives in Lisbon'; DELETE m1" for trajectory annotations.
 std::string OpsSummary(const std::vector<v1::Operation>& ops) {
   std::vector<std::string> parts;
   for (const v1::Operation& op : ops) {
-    std::string part = EventName(op.event());
+    std::string part = v1::MemoryEvent_Name(op.event());
     if (!op.memory_id().empty()) absl::StrAppend(&part, " ", op.memory_id());
     if (!op.text().empty()) absl::StrAppend(&part, " '", op.text(), "'");
     parts.push_back(std::move(part));
@@ -76,7 +58,7 @@ class ForkSet {
 absl::Status CheckCompletions(const std::vector<Completion>& completions, size_t expected,
                               std::string_view what) {
   if (completions.size() == expected) return absl::OkStatus();
-  return absl::InternalError(absl::StrCat(AbslView(what), ": the policy returned ",
+  return absl::InternalError(absl::StrCat(ToAbsl(what), ": the policy returned ",
                                           completions.size(), " completions for ", expected,
                                           " requests"));
 }
@@ -112,7 +94,7 @@ absl::StatusOr<EpisodeOptions> EpisodeOptions::FromConfig(const v1::JobConfig& c
 absl::Status EpisodeOptions::Validate() const {
   auto invalid = [](std::string_view field, int64_t value) {
     return absl::InvalidArgumentError(
-        absl::StrCat("episodes: ", AbslView(field), " must be >= 1, got ", value));
+        absl::StrCat("episodes: ", ToAbsl(field), " must be >= 1, got ", value));
   };
   if (group_size < 1) return invalid("group_size", group_size);
   if (questions_per_episode < 1) return invalid("questions_per_episode", questions_per_episode);
@@ -170,8 +152,9 @@ struct EpisodeRunner::Impl {
   absl::Status MakeMemberBank(const std::string& base_bank, int turn, const std::string& name);
 };
 
-absl::StatusOr<std::vector<std::string>> EpisodeRunner::Impl::ExtractFacts(
-    const TurnContext& turn, uint64_t seed, std::string* why_none) {
+absl::StatusOr<std::vector<std::string>> EpisodeRunner::Impl::ExtractFacts(const TurnContext& turn,
+                                                                           uint64_t seed,
+                                                                           std::string* why_none) {
   if (!options.llm_extraction) return std::vector<std::string>{IdentityFact(turn)};
   SamplingOptions sampling = options.frozen_sampling;
   sampling.seed = seed;
@@ -183,9 +166,9 @@ absl::StatusOr<std::vector<std::string>> EpisodeRunner::Impl::ExtractFacts(
       ParseFacts(completions->front().text, options.max_facts_per_turn);
   if (!facts.ok()) {
     CountFormatFailure("extraction", facts.failure->kind);
-    *why_none = absl::StrCat("the extraction output was rejected (",
-                             FormatFailureName(facts.failure->kind), ": ",
-                             AbslView(facts.failure->detail), ")");
+    *why_none =
+        absl::StrCat("the extraction output was rejected (", FormatFailureName(facts.failure->kind),
+                     ": ", ToAbsl(facts.failure->detail), ")");
     return std::vector<std::string>{};
   }
   if (facts.value->empty()) *why_none = "the extractor found nothing worth remembering";
@@ -213,13 +196,13 @@ absl::Status EpisodeRunner::Impl::MakeMemberBank(const std::string& base_bank, i
   if (absl::IsAlreadyExists(info.status())) {
     // Left over from an earlier attempt of this episode that could not clean up.
     MEMR1_LOG(WARNING) << "episode bank " << name << " exists from an earlier attempt; remaking it";
-    MEMR1_RETURN_IF_ERROR(Annotate(router->Drop(name), absl::StrCat("dropping stale bank '",
-                                                                    name, "'")));
+    MEMR1_RETURN_IF_ERROR(
+        Annotate(router->Drop(name), absl::StrCat("dropping stale bank '", name, "'")));
     info = make();
   }
   if (!info.ok()) {
-    return Annotate(info.status(), absl::StrCat(turn == 0 ? "creating" : "forking",
-                                                " episode bank '", name, "'"));
+    return Annotate(info.status(),
+                    absl::StrCat(turn == 0 ? "creating" : "forking", " episode bank '", name, "'"));
   }
   return absl::OkStatus();
 }
@@ -230,17 +213,19 @@ EpisodeRunner::~EpisodeRunner() = default;
 const EpisodeOptions& EpisodeRunner::options() const { return impl_->options; }
 
 absl::StatusOr<std::unique_ptr<EpisodeRunner>> EpisodeRunner::Create(
-    const memstore::ShardRouter* router, TextPolicy* extraction_policy,
-    TextPolicy* manager_policy, TextPolicy* answer_policy, const PromptTemplates* templates,
-    const RewardScorer* scorer, EpisodeOptions options) {
+    const memstore::ShardRouter* router, TextPolicy* extraction_policy, TextPolicy* manager_policy,
+    TextPolicy* answer_policy, const PromptTemplates* templates, const RewardScorer* scorer,
+    EpisodeOptions options) {
   if (router == nullptr) return absl::InvalidArgumentError("episodes need a memstore router");
-  if (manager_policy == nullptr) return absl::InvalidArgumentError("episodes need a manager policy");
+  if (manager_policy == nullptr)
+    return absl::InvalidArgumentError("episodes need a manager policy");
   if (answer_policy == nullptr) return absl::InvalidArgumentError("episodes need an answer policy");
   if (templates == nullptr) return absl::InvalidArgumentError("episodes need prompt templates");
   if (scorer == nullptr) return absl::InvalidArgumentError("episodes need a reward scorer");
   MEMR1_RETURN_IF_ERROR(options.Validate());
   if (options.llm_extraction && extraction_policy == nullptr) {
-    return absl::InvalidArgumentError("episodes with LLM fact extraction need an extraction policy");
+    return absl::InvalidArgumentError(
+        "episodes with LLM fact extraction need an extraction policy");
   }
   auto impl = std::make_unique<Impl>();
   impl->router = router;
@@ -260,13 +245,12 @@ absl::StatusOr<EpisodeResult> EpisodeRunner::RunManagerEpisode(const ManagerEpis
   }
   const Conversation& conversation = *spec.conversation;
   const int t = spec.turn;
-  const std::string where =
-      absl::StrCat("manager episode '", spec.episode_id, "' (conversation '", conversation.id,
-                   "', turn ", t, ")");
+  const std::string where = absl::StrCat("manager episode '", spec.episode_id, "' (conversation '",
+                                         conversation.id, "', turn ", t, ")");
   if (spec.episode_id.empty()) return absl::InvalidArgumentError(where + ": empty episode id");
   if (spec.base_bank.empty() || spec.base_bank.find('/') != std::string::npos) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        where, ": base bank '", spec.base_bank, "' must be a non-empty name without '/'"));
+    return absl::InvalidArgumentError(absl::StrCat(where, ": base bank '", spec.base_bank,
+                                                   "' must be a non-empty name without '/'"));
   }
   const std::vector<TurnContext> turns = FlattenTurns(conversation);
   if (t < 0 || t >= static_cast<int>(turns.size())) {
@@ -274,33 +258,33 @@ absl::StatusOr<EpisodeResult> EpisodeRunner::RunManagerEpisode(const ManagerEpis
         absl::StrCat(where, ": the conversation has ", turns.size(), " turns"));
   }
   if (!m.manager_policy->has_tokens()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        where, ": the manager policy (", m.manager_policy->Describe(),
-        ") reports no token ids, so its samples cannot be trained on"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(where, ": the manager policy (", m.manager_policy->Describe(),
+                     ") reports no token ids, so its samples cannot be trained on"));
   }
   const std::vector<const QaItem*> questions =
       QuestionsForTurn(conversation, t, m.options.questions_per_episode);
   if (questions.empty()) {
     return absl::FailedPreconditionError(
-        where + ": no question has its last evidence at this turn (pick turns from "
-                "ManagerEpisodeTurns)");
+        where +
+        ": no question has its last evidence at this turn (pick turns from "
+        "ManagerEpisodeTurns)");
   }
   absl::StatusOr<v1::BankInfo> base = m.router->ForBank(spec.base_bank).GetBank(spec.base_bank);
   if (!base.ok()) return Annotate(base.status(), where + ": base bank");
   if (base->seq() < static_cast<uint64_t>(t)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(where, ": base bank '", spec.base_bank, "' is at seq ", base->seq(),
-                     ", before the turn; build it first"));
+    return absl::FailedPreconditionError(absl::StrCat(where, ": base bank '", spec.base_bank,
+                                                      "' is at seq ", base->seq(),
+                                                      ", before the turn; build it first"));
   }
 
   // One decision context for the whole group: the same facts and the same shown memories.
   std::string why_none;
-  absl::StatusOr<std::vector<std::string>> facts =
-      m.ExtractFacts(turns[t], spec.seed, &why_none);
+  absl::StatusOr<std::vector<std::string>> facts = m.ExtractFacts(turns[t], spec.seed, &why_none);
   if (!facts.ok()) return Annotate(facts.status(), where);
   if (facts->empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(where, ": the turn has no facts: ",
-                                                      why_none));
+    return absl::FailedPreconditionError(
+        absl::StrCat(where, ": the turn has no facts: ", why_none));
   }
   ManagerInput input;
   input.turn = turns[t];
@@ -367,8 +351,8 @@ absl::StatusOr<EpisodeResult> EpisodeRunner::RunManagerEpisode(const ManagerEpis
   for (int g = 0; g < group; ++g) {
     for (const QaItem* qa : questions) {
       absl::StatusOr<AnswerInput> retrieved = RetrieveForQuestion(
-          *m.router, result.members[g].fork, /*as_of_seq=*/0, qa->question,
-          conversation.speaker_a, conversation.speaker_b, m.options.per_speaker_k);
+          *m.router, result.members[g].fork, /*as_of_seq=*/0, qa->question, conversation.speaker_a,
+          conversation.speaker_b, m.options.per_speaker_k);
       if (!retrieved.ok()) {
         return Annotate(retrieved.status(),
                         absl::StrCat(where, ": retrieval for question '", qa->id, "'"));
@@ -412,10 +396,8 @@ absl::StatusOr<EpisodeResult> EpisodeRunner::RunManagerEpisode(const ManagerEpis
         return Annotate(score.status(), absl::StrCat(where, ": reward of member ", g));
       }
       total += *score;
-      scored.push_back({{"question_id", qa.id},
-                        {"answer", answer},
-                        {"gold", qa.answer},
-                        {"score", *score}});
+      scored.push_back(
+          {{"question_id", qa.id}, {"answer", answer}, {"gold", qa.answer}, {"score", *score}});
       member.answers.push_back(std::move(answer));
     }
     member.reward = total / static_cast<double>(q_count);
@@ -434,8 +416,8 @@ absl::StatusOr<EpisodeResult> EpisodeRunner::RunManagerEpisode(const ManagerEpis
     notes["facts"] = nlohmann::json(input.facts).dump();
     notes["answers"] = scored.dump();
     if (member.failure.has_value()) {
-      notes["failure"] = absl::StrCat(FormatFailureName(member.failure->kind), ": ",
-                                      member.failure->detail);
+      notes["failure"] =
+          absl::StrCat(FormatFailureName(member.failure->kind), ": ", member.failure->detail);
     }
     absl::StatusOr<v1::Trajectory> trajectory = MakeTrajectory((*decisions)[g], info);
     if (!trajectory.ok()) {
@@ -458,9 +440,9 @@ absl::StatusOr<EpisodeResult> EpisodeRunner::RunAnswerEpisode(const AnswerEpisod
   if (spec.episode_id.empty()) return absl::InvalidArgumentError(where + ": empty episode id");
   if (spec.bank.empty()) return absl::InvalidArgumentError(where + ": empty bank name");
   if (!m.answer_policy->has_tokens()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        where, ": the answer policy (", m.answer_policy->Describe(),
-        ") reports no token ids, so its samples cannot be trained on"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(where, ": the answer policy (", m.answer_policy->Describe(),
+                     ") reports no token ids, so its samples cannot be trained on"));
   }
   absl::StatusOr<AnswerInput> retrieved =
       RetrieveForQuestion(*m.router, spec.bank, /*as_of_seq=*/0, qa.question,
@@ -519,8 +501,8 @@ absl::StatusOr<EpisodeResult> EpisodeRunner::RunAnswerEpisode(const AnswerEpisod
     notes["gold"] = qa.answer;
     notes["selected_ids"] = absl::StrJoin(member.selected_ids, ",");
     if (member.failure.has_value()) {
-      notes["failure"] = absl::StrCat(FormatFailureName(member.failure->kind), ": ",
-                                      member.failure->detail);
+      notes["failure"] =
+          absl::StrCat(FormatFailureName(member.failure->kind), ": ", member.failure->detail);
     }
     absl::StatusOr<v1::Trajectory> trajectory = MakeTrajectory((*completions)[g], info);
     if (!trajectory.ok()) {

@@ -1,11 +1,10 @@
 #include "actor/evaluation.h"
 
-
 #include <algorithm>
 #include <filesystem>
 #include <memory>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -76,13 +75,11 @@ bool UsesLlmExtraction(Pipeline pipeline, const v1::JobConfig& job) {
 absl::StatusOr<Policies> MakePolicies(const v1::JobConfig& job, Pipeline pipeline) {
   Policies policies;
   if (NeedsManagerPolicy(pipeline) || UsesLlmExtraction(pipeline, job)) {
-    MEMR1_ASSIGN_OR_RETURN(policies.set,
-                           PolicySet::FromJob(job, pipeline == v1::EvalConfig::MEM0));
+    MEMR1_ASSIGN_OR_RETURN(policies.set, PolicySet::FromJob(job, pipeline == v1::EvalConfig::MEM0));
     policies.manager = policies.set->manager();
     policies.answer = policies.set->answer();
   } else {
-    ASSIGN_OR_RETURN_IN(policies.answer_only,
-                        MakePolicy(job.actor().answer_agent().policy(), job),
+    ASSIGN_OR_RETURN_IN(policies.answer_only, MakePolicy(job.actor().answer_agent().policy(), job),
                         "actor.answer_agent.policy");
     policies.answer = policies.answer_only.get();
   }
@@ -145,15 +142,8 @@ absl::StatusOr<PolicyRequest> FullContextRequest(const PromptTemplates& template
     for (size_t i = lines.size() - keep; i < lines.size(); ++i) {
       absl::StrAppend(&transcript, lines[i], "\n");
     }
-    PolicyRequest request;
-    request.sampling = sampling;
-    request.messages.push_back(
-        {"user", RenderTemplate(templates.answer, {{"question", qa.question},
-                                                   {"memories", transcript},
-                                                   {"speaker_a", conversation.speaker_a},
-                                                   {"speaker_b", conversation.speaker_b},
-                                                   {"marker", templates.answer_marker}})});
-    return request;
+    return AnswerPromptRequest(templates, qa.question, transcript, conversation.speaker_a,
+                               conversation.speaker_b, sampling);
   };
   *truncated = false;
   const int64_t budget = policy.max_prompt_tokens();
