@@ -1,13 +1,13 @@
 #include "actor/msc.h"
 
-#include <nlohmann/json.hpp>
-
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/jsonl.h"
 #include "common/status_macros.h"
 
 namespace memr1::actor {
@@ -107,20 +107,17 @@ absl::StatusOr<Dataset> ParseMsc(const std::string& text, const std::string& sou
     return dataset;
   }
   std::istringstream stream(text);
-  std::string line;
-  int line_number = 0;
-  while (std::getline(stream, line)) {
-    ++line_number;
-    if (absl::StripAsciiWhitespace(line).empty()) continue;
-    const std::string where = absl::StrCat(source, ":", line_number);
-    const Json record = Json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (record.is_discarded()) {
-      return absl::InvalidArgumentError(absl::StrCat(where, ": not valid JSON"));
-    }
-    MEMR1_ASSIGN_OR_RETURN(Conversation conversation,
-                           ParseRecord(record, dataset.conversations.size(), where));
-    dataset.conversations.push_back(std::move(conversation));
-  }
+  MEMR1_RETURN_IF_ERROR(ForEachJsonLine(
+      stream, source, [&](const std::string& line, const std::string& where) -> absl::Status {
+        const Json record = Json::parse(line, nullptr, /*allow_exceptions=*/false);
+        if (record.is_discarded()) {
+          return absl::InvalidArgumentError(absl::StrCat(where, ": not valid JSON"));
+        }
+        MEMR1_ASSIGN_OR_RETURN(Conversation conversation,
+                               ParseRecord(record, dataset.conversations.size(), where));
+        dataset.conversations.push_back(std::move(conversation));
+        return absl::OkStatus();
+      }));
   return dataset;
 }
 

@@ -1,12 +1,12 @@
 #include "eval/score_file.h"
 
-#include <nlohmann/json.hpp>
-
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/jsonl.h"
 #include "common/status_macros.h"
 
 namespace memr1::eval {
@@ -34,31 +34,28 @@ absl::StatusOr<std::vector<ScoreInput>> ParseScoreInput(const std::string& text,
                                                         const std::string& source) {
   std::vector<ScoreInput> items;
   std::istringstream stream(text);
-  std::string line;
-  int line_number = 0;
-  while (std::getline(stream, line)) {
-    ++line_number;
-    if (absl::StripAsciiWhitespace(line).empty()) continue;
-    const std::string where = absl::StrCat(source, ":", line_number);
-    const nlohmann::json object = nlohmann::json::parse(line, nullptr, false);
-    if (object.is_discarded() || !object.is_object()) {
-      return absl::InvalidArgumentError(absl::StrCat(where, ": not a JSON object"));
-    }
-    ScoreInput item;
-    MEMR1_ASSIGN_OR_RETURN(item.id, TextField(object, where, "id", /*allow_number=*/true));
-    MEMR1_ASSIGN_OR_RETURN(item.question,
-                           TextField(object, where, "question", /*allow_number=*/false));
-    MEMR1_ASSIGN_OR_RETURN(item.gold, TextField(object, where, "gold", /*allow_number=*/true));
-    MEMR1_ASSIGN_OR_RETURN(item.prediction,
-                           TextField(object, where, "prediction", /*allow_number=*/true));
-    if (!object.contains("category")) return FieldError(where, "category", "is missing");
-    const nlohmann::json& category = object["category"];
-    if (!category.is_number_integer()) {
-      return FieldError(where, "category", "must be an integer");
-    }
-    item.category = category.get<int>();
-    items.push_back(std::move(item));
-  }
+  MEMR1_RETURN_IF_ERROR(ForEachJsonLine(
+      stream, source, [&](const std::string& line, const std::string& where) -> absl::Status {
+        const nlohmann::json object = nlohmann::json::parse(line, nullptr, false);
+        if (object.is_discarded() || !object.is_object()) {
+          return absl::InvalidArgumentError(absl::StrCat(where, ": not a JSON object"));
+        }
+        ScoreInput item;
+        MEMR1_ASSIGN_OR_RETURN(item.id, TextField(object, where, "id", /*allow_number=*/true));
+        MEMR1_ASSIGN_OR_RETURN(item.question,
+                               TextField(object, where, "question", /*allow_number=*/false));
+        MEMR1_ASSIGN_OR_RETURN(item.gold, TextField(object, where, "gold", /*allow_number=*/true));
+        MEMR1_ASSIGN_OR_RETURN(item.prediction,
+                               TextField(object, where, "prediction", /*allow_number=*/true));
+        if (!object.contains("category")) return FieldError(where, "category", "is missing");
+        const nlohmann::json& category = object["category"];
+        if (!category.is_number_integer()) {
+          return FieldError(where, "category", "must be an integer");
+        }
+        item.category = category.get<int>();
+        items.push_back(std::move(item));
+        return absl::OkStatus();
+      }));
   return items;
 }
 

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/jsonl.h"
 #include "common/status_macros.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -25,9 +26,8 @@ absl::Status CheckIds(const google::protobuf::RepeatedField<int32_t>& ids, int64
                       const char* field) {
   for (int i = 0; i < ids.size(); ++i) {
     if (ids[i] < 0 || (vocab_size > 0 && ids[i] >= vocab_size)) {
-      return absl::InvalidArgumentError(absl::StrCat(field, "[", i, "] = ", ids[i],
-                                                     " is outside the vocabulary [0, ",
-                                                     vocab_size, ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, "[", i, "] = ", ids[i], " is outside the vocabulary [0, ", vocab_size, ")"));
     }
   }
   return absl::OkStatus();
@@ -41,10 +41,9 @@ absl::Status ValidateTrajectory(const v1::Trajectory& t, int64_t vocab_size) {
   MEMR1_RETURN_IF_ERROR(CheckIds(t.prompt_ids(), vocab_size, "prompt_ids"));
   MEMR1_RETURN_IF_ERROR(CheckIds(t.response_ids(), vocab_size, "response_ids"));
   if (t.behaviour_logprobs_size() != n) {
-    return absl::InvalidArgumentError(absl::StrCat("behaviour_logprobs has ",
-                                                   t.behaviour_logprobs_size(),
-                                                   " entries, expected ", n,
-                                                   " (one per response token)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("behaviour_logprobs has ", t.behaviour_logprobs_size(), " entries, expected ",
+                     n, " (one per response token)"));
   }
   for (int i = 0; i < n; ++i) {
     const float lp = t.behaviour_logprobs(i);
@@ -95,19 +94,12 @@ absl::StatusOr<std::vector<v1::Trajectory>> ReadTrajectoriesJsonl(const std::str
   std::ifstream in(path);
   if (!in) return absl::NotFoundError(absl::StrCat("cannot open trajectories file ", path));
   std::vector<v1::Trajectory> out;
-  std::string line;
-  int line_number = 0;
-  while (std::getline(in, line)) {
-    ++line_number;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    auto trajectory = ParseTrajectoryJson(line, vocab_size);
-    if (!trajectory.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ":", line_number, ": ", trajectory.status().message()));
-    }
-    out.push_back(*std::move(trajectory));
-  }
-  if (in.bad()) return absl::DataLossError(absl::StrCat("error reading ", path));
+  MEMR1_RETURN_IF_ERROR(
+      ForEachJsonLine(in, path, [&](const std::string& line, const std::string&) -> absl::Status {
+        MEMR1_ASSIGN_OR_RETURN(v1::Trajectory trajectory, ParseTrajectoryJson(line, vocab_size));
+        out.push_back(std::move(trajectory));
+        return absl::OkStatus();
+      }));
   return out;
 }
 
