@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/python_text.h"
 #include "absl/strings/string_view.h"
 
 namespace memr1::eval {
@@ -23,8 +24,8 @@ std::string EncodeUtf8(const std::u32string& text);
 std::string PythonLower(absl::string_view text);
 std::u32string PythonLower(const std::u32string& text);
 
-// Python's `str.isspace()` for one code point (the separators `str.split()` uses).
-bool IsPythonSpace(char32_t c);
+// Whether a code point is whitespace by Python's str.isspace() (common/python_text.h).
+using ::memr1::IsPythonSpace;
 // A word character of Python's `re` on str patterns (`\w`): alphanumeric or underscore.
 bool IsPythonWordChar(char32_t c);
 // A character of Python's `string.punctuation` (ASCII punctuation only).

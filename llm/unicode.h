@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/python_text.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -48,8 +49,8 @@ const std::array<std::string, 256>& ByteToUtf8();
 // The byte a stand-in code point denotes, or -1 if `cp` is not in the alphabet.
 int CodePointToByte(char32_t cp);
 
-// Whether `cp` is whitespace by Python's str.isspace().
-bool IsPythonSpace(char32_t cp);
+// Whether a code point is whitespace by Python's str.isspace() (common/python_text.h).
+using ::memr1::IsPythonSpace;
 // Python's str.strip() / lstrip() / rstrip() with no argument, on valid UTF-8.
 std::string_view PythonStrip(std::string_view text);
 std::string_view PythonLStrip(std::string_view text);
