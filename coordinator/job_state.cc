@@ -1,0 +1,861 @@
+#include "coordinator/job_state.h"
+
+#include <algorithm>
+#include <functional>
+#include <random>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "actor/episode_schedule.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+
+namespace memr1::coordinator {
+namespace {
+
+constexpr absl::Duration kThroughputWindow = absl::Seconds(60);
+constexpr int kMaxUnitsPerLease = 1024;
+
+bool Terminal(v1::JobPhase phase) {
+  return phase == v1::JOB_PHASE_DONE || phase == v1::JOB_PHASE_FAILED;
+}
+
+std::string NewNonce() {
+  static std::mt19937_64 generator{std::random_device{}()};
+  return absl::StrFormat("%016x", generator());
+}
+
+int64_t UnixMillisOrZero(absl::Time time) {
+  return time == absl::InfinitePast() ? 0 : absl::ToUnixMillis(time);
+}
+
+}  // namespace
+
+absl::StatusOr<JobOptions> JobOptions::FromConfig(const v1::JobConfig& config) {
+  JobOptions options;
+  const v1::LearnerConfig& learner = config.learner();
+  const int group_size =
+      learner.algorithm() == v1::LearnerConfig::PPO ? 1 : config.actor().sampling().group_size();
+  if (learner.global_batch_size() % group_size != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "learner.global_batch_size (", learner.global_batch_size(),
+        ") must be a multiple of actor.sampling.group_size (", group_size,
+        "): a work unit is one whole group"));
+  }
+  options.total_steps = learner.total_steps();
+  options.units_per_step = learner.global_batch_size() / group_size;
+  options.num_ranks = learner.num_ranks();
+  options.async = config.coordinator().mode() == v1::CoordinatorConfig::ASYNC;
+  options.max_staleness = config.coordinator().max_staleness();
+  options.lease_ttl = absl::Seconds(config.coordinator().lease_seconds());
+  options.heartbeat_interval = absl::Seconds(config.coordinator().heartbeat_seconds());
+  options.checkpoint_every = learner.checkpoint_every();
+  options.job_seed = config.seed();
+  options.agent = config.actor().train_agent() == v1::ActorConfig::ANSWER_AGENT
+                      ? v1::AGENT_KIND_ANSWER_AGENT
+                      : v1::AGENT_KIND_MEMORY_MANAGER;
+  MEMR1_RETURN_IF_ERROR(options.Validate());
+  return options;
+}
+
+absl::Status JobOptions::Validate() const {
+  if (total_steps < 1) return absl::InvalidArgumentError("total_steps must be >= 1");
+  if (num_ranks < 1) return absl::InvalidArgumentError("num_ranks must be >= 1");
+  if (units_per_step < num_ranks) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a step has ", units_per_step, " work unit(s) (GRPO groups) for ", num_ranks,
+        " learner ranks: every rank needs at least one group (raise learner.global_batch_size)"));
+  }
+  if (max_staleness < 0) return absl::InvalidArgumentError("max_staleness must be >= 0");
+  if (lease_ttl <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("the lease TTL must be positive");
+  }
+  if (heartbeat_interval <= absl::ZeroDuration() || heartbeat_interval >= lease_ttl) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the heartbeat interval (", absl::FormatDuration(heartbeat_interval),
+        ") must be positive and shorter than the lease TTL (", absl::FormatDuration(lease_ttl),
+        ")"));
+  }
+  if (checkpoint_every < 0) return absl::InvalidArgumentError("checkpoint_every must be >= 0");
+  return absl::OkStatus();
+}
+
+std::string JobOptions::Fingerprint() const {
+  return absl::StrCat("units_per_step=", units_per_step, " num_ranks=", num_ranks,
+                      " seed=", job_seed, " agent=", v1::AgentKind_Name(agent));
+}
+
+JobState::JobState(JobOptions options, std::unique_ptr<EpisodeStream> episodes,
+                   std::unique_ptr<StateStore> store)
+    : options_(std::move(options)), episodes_(std::move(episodes)), store_(std::move(store)) {}
+
+absl::StatusOr<std::unique_ptr<JobState>> JobState::Open(JobOptions options,
+                                                         std::unique_ptr<EpisodeStream> episodes,
+                                                         std::unique_ptr<StateStore> store,
+                                                         absl::Time now) {
+  MEMR1_RETURN_IF_ERROR(options.Validate());
+  if (episodes == nullptr || store == nullptr) {
+    return absl::InvalidArgumentError("JobState needs an episode stream and a state store");
+  }
+  MEMR1_ASSIGN_OR_RETURN(LoadedState loaded, store->Load());
+  std::unique_ptr<JobState> state(
+      new JobState(std::move(options), std::move(episodes), std::move(store)));
+  MEMR1_RETURN_IF_ERROR(state->Restore(std::move(loaded), now));
+  return state;
+}
+
+absl::Status JobState::Restore(LoadedState loaded, absl::Time now) {
+  StateStore::Batch batch;
+  if (loaded.fresh) {
+    meta_.fingerprint = options_.Fingerprint();
+    batch.Put(meta_);
+    return store_->Commit(&batch);
+  }
+  if (loaded.meta.fingerprint != options_.Fingerprint()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "coordinator state '", store_->dir(), "' belongs to another job (", loaded.meta.fingerprint,
+        "; this job: ", options_.Fingerprint(), ")"));
+  }
+  JobMeta meta = loaded.meta;
+  for (size_t i = 0; i < loaded.versions.size(); ++i) {
+    if (loaded.versions[i].version != static_cast<int64_t>(i)) {
+      return absl::DataLossError(absl::StrCat("coordinator state '", store_->dir(),
+                                              "': version ", i, " is missing"));
+    }
+  }
+  int64_t max_step = -1;
+  for (const UnitRecord& unit : loaded.units) {
+    if (unit.index < 0 || unit.index >= options_.units_per_step || unit.step < 0 ||
+        unit.step >= options_.total_steps + 1000000) {
+      return absl::DataLossError(absl::StrCat("coordinator state '", store_->dir(), "': unit ",
+                                              unit.step, "-", unit.index, " is out of range"));
+    }
+    max_step = std::max(max_step, unit.step);
+  }
+  Materialize(max_step + 1);
+  int64_t released = 0;
+  for (UnitRecord unit : loaded.units) {
+    if (unit.state == UnitState::kLeased) {
+      // Its actor is unknown to this process: the next lease is attempt + 1.
+      unit.state = UnitState::kPending;
+      unit.holder.clear();
+      batch.Put(unit);
+      ++released;
+    }
+    steps_[unit.step][unit.index].record = unit;
+  }
+  versions_ = std::move(loaded.versions);
+  meta.units_released += released;
+  ++meta.restarts;
+  batch.Put(meta);
+  MEMR1_RETURN_IF_ERROR(store_->Commit(&batch));
+  meta_ = meta;
+  if (meta_.phase == v1::JOB_PHASE_RUNNING || meta_.phase == v1::JOB_PHASE_CHECKPOINTING) {
+    awaiting_reregistration_ = true;
+    restarted_at_ = now;
+  }
+  MEMR1_LOG(INFO) << "coordinator: resumed job state from " << store_->dir() << " (phase "
+                  << v1::JobPhase_Name(meta_.phase) << ", version " << newest_version() << ", "
+                  << CountUnits(UnitState::kDone) << " unit(s) done, " << released
+                  << " lease(s) released at restart)";
+  return absl::OkStatus();
+}
+
+void JobState::Materialize(int64_t steps) {
+  steps = std::min<int64_t>(steps, options_.total_steps);
+  while (static_cast<int64_t>(steps_.size()) < steps) {
+    const int64_t step = static_cast<int64_t>(steps_.size());
+    std::vector<Unit> units(options_.units_per_step);
+    for (int i = 0; i < options_.units_per_step; ++i) {
+      Unit& unit = units[i];
+      unit.record.step = step;
+      unit.record.index = i;
+      unit.episode = episodes_->Next();
+      unit.seed = actor::EpisodeSeed(options_.job_seed, step * options_.units_per_step + i);
+    }
+    steps_.push_back(std::move(units));
+  }
+}
+
+int64_t JobState::newest_version() const { return static_cast<int64_t>(versions_.size()) - 1; }
+
+int64_t JobState::CountUnits(UnitState state) const {
+  int64_t count = 0;
+  for (const std::vector<Unit>& step : steps_) {
+    for (const Unit& unit : step) count += unit.record.state == state ? 1 : 0;
+  }
+  if (state == UnitState::kPending) {
+    count += (options_.total_steps - static_cast<int64_t>(steps_.size())) * options_.units_per_step;
+  }
+  return count;
+}
+
+JobState::Unit* JobState::FindUnit(const std::string& unit_id) {
+  const size_t dash = unit_id.find('-');
+  int64_t step = -1;
+  int index = -1;
+  if (dash == std::string::npos || !absl::SimpleAtoi(unit_id.substr(0, dash), &step) ||
+      !absl::SimpleAtoi(unit_id.substr(dash + 1), &index)) {
+    return nullptr;
+  }
+  if (step < 0 || step >= static_cast<int64_t>(steps_.size()) || index < 0 ||
+      index >= options_.units_per_step) {
+    return nullptr;
+  }
+  return &steps_[step][index];
+}
+
+bool JobState::StepComplete(int64_t step) const {
+  if (step < 0 || step >= static_cast<int64_t>(steps_.size())) return false;
+  for (const Unit& unit : steps_[step]) {
+    if (unit.record.state != UnitState::kDone) return false;
+  }
+  return true;
+}
+
+bool JobState::IsCheckpointStep(int64_t step) const {
+  if (step == options_.total_steps - 1) return true;
+  return options_.checkpoint_every > 0 && (step + 1) % options_.checkpoint_every == 0;
+}
+
+absl::StatusOr<JobState::Role*> JobState::FindLease(const std::string& lease_id, bool* replaced) {
+  *replaced = false;
+  const size_t colon = lease_id.rfind(':');
+  if (colon != std::string::npos) {
+    const auto it = roles_.find(lease_id.substr(0, colon));
+    if (it != roles_.end()) {
+      if (it->second.lease_id == lease_id) return &it->second;
+      *replaced = true;
+      return absl::NotFoundError(absl::StrCat("lease '", lease_id,
+                                              "' was replaced by a newer registration of ",
+                                              it->first));
+    }
+  }
+  return absl::NotFoundError(absl::StrCat(
+      "unknown lease '", lease_id.substr(0, 200),
+      "' (the coordinator restarted or never saw it): register again"));
+}
+
+void JobState::Fail(JobMeta* meta, const std::string& reason) const {
+  if (Terminal(meta->phase)) return;
+  meta->phase = v1::JOB_PHASE_FAILED;
+  meta->error = reason;
+  MEMR1_LOG(ERROR) << "coordinator: job FAILED: " << reason;
+}
+
+void JobState::MaybeStartRunning(JobMeta* meta) const {
+  if (meta->phase != v1::JOB_PHASE_STARTING) return;
+  std::vector<bool> ranks(options_.num_ranks, false);
+  bool actor = false;
+  for (const auto& [id, role] : roles_) {
+    if (role.kind == v1::ROLE_KIND_LEARNER) ranks[role.rank] = true;
+    if (role.kind == v1::ROLE_KIND_ACTOR) actor = true;
+  }
+  if (actor && std::all_of(ranks.begin(), ranks.end(), [](bool b) { return b; })) {
+    meta->phase = v1::JOB_PHASE_RUNNING;
+  }
+}
+
+std::vector<std::string> JobState::LearnerAddresses() const {
+  std::vector<std::string> addresses(options_.num_ranks);
+  int known = 0;
+  for (const auto& [id, role] : roles_) {
+    if (role.kind == v1::ROLE_KIND_LEARNER) {
+      addresses[role.rank] = role.address;
+      ++known;
+    }
+  }
+  if (known < options_.num_ranks) return {};
+  return addresses;
+}
+
+int64_t JobState::LeasableStepLimit(int64_t actor_version) const {
+  const int64_t newest = newest_version();
+  int64_t limit = newest;
+  if (options_.async) {
+    limit = newest + options_.max_staleness;
+    limit = std::min(limit, std::max<int64_t>(actor_version, 0) + options_.max_staleness);
+  }
+  if (meta_.phase == v1::JOB_PHASE_CHECKPOINTING) limit = std::min(limit, meta_.checkpoint_step);
+  return std::min(limit, options_.total_steps - 1);
+}
+
+v1::WorkUnit JobState::ToWire(const Unit& unit) const {
+  v1::WorkUnit wire;
+  wire.set_id(absl::StrCat(unit.record.step, "-", unit.record.index));
+  wire.set_attempt(unit.record.attempt);
+  wire.set_step(unit.record.step);
+  wire.set_agent(options_.agent);
+  wire.set_conversation_id(unit.episode.conversation_id);
+  wire.set_turn(unit.episode.turn);
+  wire.set_question_id(unit.episode.question_id);
+  wire.set_policy_version(options_.async
+                              ? std::max<int64_t>(0, unit.record.step - options_.max_staleness)
+                              : unit.record.step);
+  wire.set_seed(unit.seed);
+  wire.set_learner_rank(unit.record.index % options_.num_ranks);
+  wire.set_lease_deadline_unix_ms(UnixMillisOrZero(unit.lease_deadline));
+  return wire;
+}
+
+// Phase rules that follow from the units and versions: CHECKPOINTING while a complete
+// checkpoint step has no checkpoint yet, DONE once the last version is in and checkpointed.
+// `becoming_done` counts as done (a completion not yet applied); `newest` is the newest version
+// after the change.
+static void RecomputePhase(JobMeta* meta, int64_t newest, int64_t total_steps,
+                           const std::function<bool(int64_t)>& step_complete,
+                           const std::function<bool(int64_t)>& checkpoint_step) {
+  if (meta->phase != v1::JOB_PHASE_RUNNING && meta->phase != v1::JOB_PHASE_CHECKPOINTING) return;
+  int64_t awaited = -1;
+  for (int64_t s = std::max<int64_t>(meta->latest_checkpoint_version, 0); s < total_steps; ++s) {
+    if (!step_complete(s)) break;  // steps complete in order up to the first open one... mostly
+    if (checkpoint_step(s)) {
+      awaited = s;
+      break;
+    }
+  }
+  if (awaited >= 0) {
+    meta->phase = v1::JOB_PHASE_CHECKPOINTING;
+    meta->checkpoint_step = awaited;
+    return;
+  }
+  meta->phase = v1::JOB_PHASE_RUNNING;
+  meta->checkpoint_step = -1;
+  if (newest >= total_steps) meta->phase = v1::JOB_PHASE_DONE;
+}
+
+absl::Status JobState::Tick(absl::Time now) {
+  JobMeta meta = meta_;
+  StateStore::Batch batch;
+  std::vector<std::pair<Unit*, UnitRecord>> changed;
+  for (auto& [id, role] : roles_) {
+    if (role.expires >= now) continue;
+    if (role.kind == v1::ROLE_KIND_LEARNER && !Terminal(meta.phase)) {
+      Fail(&meta, absl::StrCat("learner rank ", role.rank, " (", id, ") lost: no heartbeat for ",
+                               absl::FormatDuration(now - role.last_heartbeat), " (lease TTL ",
+                               absl::FormatDuration(options_.lease_ttl), ")"));
+    }
+  }
+  for (std::vector<Unit>& step : steps_) {
+    for (Unit& unit : step) {
+      if (unit.record.state != UnitState::kLeased) continue;
+      const auto holder = roles_.find(unit.record.holder);
+      const bool holder_alive = holder != roles_.end() && holder->second.expires >= now;
+      if (holder_alive && unit.lease_deadline >= now) continue;
+      UnitRecord record = unit.record;
+      record.state = UnitState::kPending;
+      record.holder.clear();
+      ++meta.units_released;
+      batch.Put(record);
+      changed.emplace_back(&unit, record);
+    }
+  }
+  if (awaiting_reregistration_ && now > restarted_at_ + options_.lease_ttl) {
+    std::vector<bool> ranks(options_.num_ranks, false);
+    for (const auto& [id, role] : roles_) {
+      if (role.kind == v1::ROLE_KIND_LEARNER) ranks[role.rank] = true;
+    }
+    for (int r = 0; r < options_.num_ranks; ++r) {
+      if (!ranks[r] && !Terminal(meta.phase)) {
+        Fail(&meta, absl::StrCat("learner rank ", r, " did not register again within ",
+                                 absl::FormatDuration(options_.lease_ttl),
+                                 " of the coordinator's restart"));
+      }
+    }
+  }
+  const bool meta_changed = meta.phase != meta_.phase || meta.units_released != meta_.units_released;
+  if (!meta_changed && changed.empty()) {
+    if (awaiting_reregistration_ && now > restarted_at_ + options_.lease_ttl) {
+      awaiting_reregistration_ = false;
+    }
+    return absl::OkStatus();
+  }
+  batch.Put(meta);
+  MEMR1_RETURN_IF_ERROR(store_->Commit(&batch));
+  if (awaiting_reregistration_ && now > restarted_at_ + options_.lease_ttl) {
+    awaiting_reregistration_ = false;
+  }
+  for (auto& [unit, record] : changed) unit->record = record;
+  meta_ = meta;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::RegisterResponse> JobState::Register(const v1::RegisterRequest& request,
+                                                        absl::Time now) {
+  MEMR1_RETURN_IF_ERROR(Tick(now));
+  const std::string& id = request.role_id();
+  if (id.empty() || id.size() > 256 || id.find(':') != std::string::npos) {
+    return absl::InvalidArgumentError(
+        "role_id must be 1-256 characters without ':' (e.g. \"actor-0\")");
+  }
+  if (request.role() != v1::ROLE_KIND_ACTOR && request.role() != v1::ROLE_KIND_LEARNER &&
+      request.role() != v1::ROLE_KIND_MEMSTORE) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("role ", id, ": unknown role kind ", static_cast<int>(request.role())));
+  }
+  if (request.role() == v1::ROLE_KIND_LEARNER) {
+    if (request.rank() < 0 || request.rank() >= options_.num_ranks) {
+      return absl::InvalidArgumentError(absl::StrCat("learner ", id, ": rank ", request.rank(),
+                                                     " is outside 0..", options_.num_ranks - 1));
+    }
+    for (const auto& [other_id, other] : roles_) {
+      if (other_id != id && other.kind == v1::ROLE_KIND_LEARNER && other.rank == request.rank()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "learner ", id, ": rank ", request.rank(), " is already held by ", other_id));
+      }
+    }
+  }
+  const auto existing = roles_.find(id);
+  if (existing != roles_.end() && existing->second.kind != request.role()) {
+    return absl::FailedPreconditionError(absl::StrCat("role ", id, " registered before as ",
+                                                      v1::RoleKind_Name(existing->second.kind)));
+  }
+  JobMeta meta = meta_;
+  StateStore::Batch batch;
+  std::vector<std::pair<Unit*, UnitRecord>> changed;
+  if (existing != roles_.end()) {
+    // A restarted process: whatever the old one held is lost.
+    for (std::vector<Unit>& step : steps_) {
+      for (Unit& unit : step) {
+        if (unit.record.state != UnitState::kLeased || unit.record.holder != id) continue;
+        UnitRecord record = unit.record;
+        record.state = UnitState::kPending;
+        record.holder.clear();
+        ++meta.units_released;
+        batch.Put(record);
+        changed.emplace_back(&unit, record);
+      }
+    }
+  }
+  Role role;
+  role.kind = request.role();
+  role.role_id = id;
+  role.lease_id = absl::StrCat(id, ":", NewNonce());
+  role.address = request.address();
+  role.rank = request.role() == v1::ROLE_KIND_LEARNER ? request.rank() : -1;
+  role.expires = now + options_.lease_ttl;
+  role.last_heartbeat = now;
+  const std::optional<Role> previous =
+      existing != roles_.end() ? std::optional<Role>(existing->second) : std::nullopt;
+  roles_[id] = role;
+  MaybeStartRunning(&meta);
+  if (meta.phase != meta_.phase || !changed.empty()) {
+    batch.Put(meta);
+    const absl::Status committed = store_->Commit(&batch);
+    if (!committed.ok()) {
+      if (previous.has_value()) {
+        roles_[id] = *previous;
+      } else {
+        roles_.erase(id);
+      }
+      return committed;
+    }
+  }
+  for (auto& [unit, record] : changed) unit->record = record;
+  meta_ = meta;
+  MEMR1_LOG(INFO) << "coordinator: " << v1::RoleKind_Name(role.kind) << " " << id
+                  << (role.rank >= 0 ? absl::StrCat(" (rank ", role.rank, ")") : "")
+                  << (previous.has_value() ? " registered again" : " registered")
+                  << (request.address().empty() ? "" : absl::StrCat(" at ", request.address()));
+
+  v1::RegisterResponse response;
+  response.set_lease_id(role.lease_id);
+  response.set_lease_ttl_ms(absl::ToInt64Milliseconds(options_.lease_ttl));
+  response.set_heartbeat_interval_ms(absl::ToInt64Milliseconds(options_.heartbeat_interval));
+  response.set_phase(meta_.phase);
+  response.set_policy_version(newest_version());
+  if (newest_version() >= 0) response.set_policy_hash(versions_.back().hash);
+  for (const std::string& address : LearnerAddresses()) response.add_learner_addresses(address);
+  response.set_step(std::max<int64_t>(newest_version(), 0));
+  return response;
+}
+
+absl::StatusOr<v1::HeartbeatResponse> JobState::Heartbeat(const v1::HeartbeatRequest& request,
+                                                          absl::Time now) {
+  MEMR1_RETURN_IF_ERROR(Tick(now));
+  v1::HeartbeatResponse response;
+  response.set_phase(meta_.phase);
+  response.set_policy_version(newest_version());
+  if (newest_version() >= 0) response.set_policy_hash(versions_.back().hash);
+  response.set_step(std::max<int64_t>(newest_version(), 0));
+  bool replaced = false;
+  absl::StatusOr<Role*> found = FindLease(request.lease_id(), &replaced);
+  if (!found.ok()) {
+    if (!replaced) return found.status();
+    response.set_stop(true);
+    return response;
+  }
+  Role& role = **found;
+  if (role.kind == v1::ROLE_KIND_ACTOR && !request.policy_hash().empty() &&
+      request.policy_version() >= 0 && request.policy_version() <= newest_version() &&
+      versions_[request.policy_version()].hash != request.policy_hash()) {
+    JobMeta meta = meta_;
+    ++meta.hash_mismatches;
+    StateStore::Batch batch;
+    batch.Put(meta);
+    MEMR1_RETURN_IF_ERROR(store_->Commit(&batch));
+    meta_ = meta;
+    MEMR1_LOG(WARNING) << "coordinator: " << role.role_id << " samples with version "
+                       << request.policy_version() << " hash " << request.policy_hash()
+                       << " but that version was published with hash "
+                       << versions_[request.policy_version()].hash;
+  }
+  role.expires = now + options_.lease_ttl;
+  role.last_heartbeat = now;
+  role.policy_version = request.policy_version();
+  role.gauges.clear();
+  for (const auto& [name, value] : request.gauges()) role.gauges[name] = value;
+  if (role.kind == v1::ROLE_KIND_ACTOR) {
+    for (std::vector<Unit>& step : steps_) {
+      for (Unit& unit : step) {
+        if (unit.record.state == UnitState::kLeased && unit.record.holder == role.role_id) {
+          unit.lease_deadline = now + options_.lease_ttl;
+        }
+      }
+    }
+  }
+  response.set_stop(Terminal(meta_.phase));
+  for (const std::string& address : LearnerAddresses()) response.add_learner_addresses(address);
+  return response;
+}
+
+absl::StatusOr<v1::LeaseWorkResponse> JobState::LeaseWork(const v1::LeaseWorkRequest& request,
+                                                          absl::Time now) {
+  MEMR1_RETURN_IF_ERROR(Tick(now));
+  v1::LeaseWorkResponse response;
+  const int64_t retry_ms = std::clamp<int64_t>(
+      absl::ToInt64Milliseconds(options_.heartbeat_interval) / 5, 50, 1000);
+  bool replaced = false;
+  absl::StatusOr<Role*> found = FindLease(request.lease_id(), &replaced);
+  if (!found.ok()) {
+    if (!replaced) return found.status();
+    response.set_done(true);  // a newer process of this role took over: this one exits
+    return response;
+  }
+  Role& role = **found;
+  if (role.kind != v1::ROLE_KIND_ACTOR) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(role.role_id, " is a ", v1::RoleKind_Name(role.kind), ", not an actor"));
+  }
+  if (Terminal(meta_.phase)) {
+    response.set_done(true);
+    return response;
+  }
+  const int64_t newest = newest_version();
+  if (meta_.phase == v1::JOB_PHASE_STARTING || newest < 0) {
+    response.set_retry_after_ms(retry_ms);
+    return response;
+  }
+  const int max_units = std::clamp(request.max_units(), 1, kMaxUnitsPerLease);
+  const int64_t limit = LeasableStepLimit(request.policy_version());
+  Materialize(limit + 1);
+  StateStore::Batch batch;
+  std::vector<std::pair<Unit*, UnitRecord>> changed;
+  for (int64_t s = std::max<int64_t>(newest, 0);
+       s <= limit && static_cast<int>(changed.size()) < max_units; ++s) {
+    for (Unit& unit : steps_[s]) {
+      if (static_cast<int>(changed.size()) >= max_units) break;
+      if (unit.record.state != UnitState::kPending) continue;
+      UnitRecord record = unit.record;
+      record.state = UnitState::kLeased;
+      record.attempt += 1;
+      record.holder = role.role_id;
+      batch.Put(record);
+      changed.emplace_back(&unit, record);
+    }
+  }
+  if (changed.empty()) {
+    response.set_retry_after_ms(retry_ms);
+    return response;
+  }
+  MEMR1_RETURN_IF_ERROR(store_->Commit(&batch));
+  for (auto& [unit, record] : changed) {
+    unit->record = record;
+    unit->lease_deadline = now + options_.lease_ttl;
+    *response.add_units() = ToWire(*unit);
+  }
+  return response;
+}
+
+absl::StatusOr<v1::CompleteWorkResponse> JobState::CompleteWork(
+    const v1::CompleteWorkRequest& request, absl::Time now) {
+  MEMR1_RETURN_IF_ERROR(Tick(now));
+  if (request.trajectories() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("unit ", request.unit_id(), ": trajectories ",
+                                                   request.trajectories(), " < 0"));
+  }
+  v1::CompleteWorkResponse response;
+  JobMeta meta = meta_;
+  auto refuse = [&](const std::string& reason, bool late) -> absl::StatusOr<v1::CompleteWorkResponse> {
+    if (late) {
+      ++meta.late_completions_refused;
+      StateStore::Batch batch;
+      batch.Put(meta);
+      MEMR1_RETURN_IF_ERROR(store_->Commit(&batch));
+      meta_ = meta;
+    }
+    response.set_accepted(false);
+    response.set_reason(reason);
+    return response;
+  };
+  bool replaced = false;
+  absl::StatusOr<Role*> found = FindLease(request.lease_id(), &replaced);
+  if (!found.ok()) {
+    if (!replaced) return found.status();
+    return refuse(found.status().message().data(), /*late=*/true);
+  }
+  const Role& role = **found;
+  Unit* unit = FindUnit(request.unit_id());
+  if (unit == nullptr) {
+    return refuse(absl::StrCat("unknown unit '", request.unit_id().substr(0, 64), "'"), false);
+  }
+  const UnitRecord& current = unit->record;
+  const std::string name = absl::StrCat("unit ", request.unit_id(), " attempt ", request.attempt());
+  if (current.state == UnitState::kDone) {
+    if (current.accepted_attempt == request.attempt() && current.holder == role.role_id) {
+      response.set_accepted(true);  // a retry of an accepted completion
+      return response;
+    }
+    return refuse(absl::StrCat(name, ": the unit was already completed by attempt ",
+                               current.accepted_attempt),
+                  true);
+  }
+  if (request.attempt() != current.attempt) {
+    return refuse(absl::StrCat(name, ": attempt is no longer current (the unit was leased again "
+                               "as attempt ", current.attempt, ")"),
+                  true);
+  }
+  if (current.state != UnitState::kLeased || current.holder != role.role_id) {
+    return refuse(absl::StrCat(name, ": the lease of ", role.role_id, " expired"), true);
+  }
+  const int64_t step = current.step;
+  const bool version_ok = options_.async
+                              ? request.policy_version() >= step - options_.max_staleness &&
+                                    request.policy_version() <= newest_version()
+                              : request.policy_version() == step;
+  UnitRecord record = current;
+  StateStore::Batch batch;
+  if (!version_ok) {
+    // The trajectories cannot count: give the unit to the next actor right away.
+    record.state = UnitState::kPending;
+    record.holder.clear();
+    ++meta.units_released;
+    ++meta.late_completions_refused;
+    batch.Put(record);
+    batch.Put(meta);
+    MEMR1_RETURN_IF_ERROR(store_->Commit(&batch));
+    unit->record = record;
+    meta_ = meta;
+    response.set_accepted(false);
+    response.set_reason(absl::StrCat(
+        name, ": sampled with policy version ", request.policy_version(), " but step ", step,
+        options_.async ? absl::StrCat(" accepts versions ", std::max<int64_t>(0, step - options_.max_staleness),
+                                      "..", newest_version())
+                       : absl::StrCat(" samples with version ", step)));
+    return response;
+  }
+  record.state = UnitState::kDone;
+  record.accepted_attempt = request.attempt();
+  record.trajectories = request.trajectories();
+  record.reward_sum = request.reward_sum();
+  record.policy_version = request.policy_version();
+  meta.trajectories_accepted += request.trajectories();
+  RecomputePhase(
+      &meta, newest_version(), options_.total_steps,
+      [&](int64_t s) {
+        if (s < 0 || s >= static_cast<int64_t>(steps_.size())) return false;
+        for (const Unit& u : steps_[s]) {
+          if (&u != unit && u.record.state != UnitState::kDone) return false;
+        }
+        return true;
+      },
+      [&](int64_t s) { return IsCheckpointStep(s); });
+  batch.Put(record);
+  batch.Put(meta);
+  MEMR1_RETURN_IF_ERROR(store_->Commit(&batch));
+  unit->record = record;
+  if (meta.phase != meta_.phase) {
+    MEMR1_LOG(INFO) << "coordinator: step " << meta.checkpoint_step
+                    << " complete; waiting for its checkpoint";
+  }
+  meta_ = meta;
+  recent_.emplace_back(now, request.trajectories());
+  response.set_accepted(true);
+  return response;
+}
+
+absl::StatusOr<v1::StepUnitsResponse> JobState::StepUnits(const v1::StepUnitsRequest& request,
+                                                          absl::Time now) {
+  MEMR1_RETURN_IF_ERROR(Tick(now));
+  v1::StepUnitsResponse response;
+  bool replaced = false;
+  absl::StatusOr<Role*> found = FindLease(request.lease_id(), &replaced);
+  if (!found.ok()) {
+    if (!replaced) return found.status();
+    response.set_stop(true);
+    return response;
+  }
+  if (request.step() < 0 || request.step() >= options_.total_steps) {
+    return absl::InvalidArgumentError(absl::StrCat("step ", request.step(), " is outside 0..",
+                                                   options_.total_steps - 1));
+  }
+  if (request.rank() < 0 || request.rank() >= options_.num_ranks) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("rank ", request.rank(), " is outside 0..", options_.num_ranks - 1));
+  }
+  response.set_checkpoint(IsCheckpointStep(request.step()));
+  response.set_stop(Terminal(meta_.phase));
+  if (!StepComplete(request.step())) return response;
+  response.set_complete(true);
+  for (const Unit& unit : steps_[request.step()]) {
+    if (unit.record.index % options_.num_ranks != request.rank()) continue;
+    v1::AcceptedUnit* accepted = response.add_units();
+    accepted->set_unit_id(absl::StrCat(unit.record.step, "-", unit.record.index));
+    accepted->set_attempt(unit.record.accepted_attempt);
+    accepted->set_trajectories(unit.record.trajectories);
+  }
+  return response;
+}
+
+absl::Status JobState::PublishVersion(const v1::PublishVersionRequest& request, absl::Time now) {
+  MEMR1_RETURN_IF_ERROR(Tick(now));
+  bool replaced = false;
+  MEMR1_ASSIGN_OR_RETURN(Role * role, FindLease(request.lease_id(), &replaced));
+  if (role->kind != v1::ROLE_KIND_LEARNER || role->rank != 0) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(role->role_id, ": only learner rank 0 publishes versions"));
+  }
+  const int64_t v = request.version();
+  if (v < 0 || v > options_.total_steps) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("version ", v, " is outside 0..", options_.total_steps));
+  }
+  if (request.content_hash().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("version ", v, ": empty content hash"));
+  }
+  if (meta_.phase == v1::JOB_PHASE_FAILED) {
+    return absl::FailedPreconditionError(absl::StrCat("the job failed: ", meta_.error));
+  }
+  const int64_t newest = newest_version();
+  VersionRecord record;
+  if (v <= newest) {
+    record = versions_[v];
+    if (record.hash != request.content_hash()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("version ", v, " was published with hash ", record.hash, ", not ",
+                       request.content_hash()));
+    }
+    if (request.checkpoint_dir().empty() || !record.checkpoint_dir.empty()) {
+      return absl::OkStatus();  // a retry
+    }
+  } else {
+    if (v != newest + 1) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("version ", v, " published after version ", newest, " (expected ",
+                       newest + 1, ")"));
+    }
+    if (v >= 1 && !StepComplete(v - 1)) {
+      int64_t done = 0;
+      if (v - 1 < static_cast<int64_t>(steps_.size())) {
+        for (const Unit& unit : steps_[v - 1]) done += unit.record.state == UnitState::kDone;
+      }
+      return absl::FailedPreconditionError(absl::StrCat(
+          "version ", v, " closes step ", v - 1, ", which has ", done, " of ",
+          options_.units_per_step, " unit(s) accepted"));
+    }
+    record.version = v;
+    record.hash = request.content_hash();
+    for (const auto& [name, value] : request.metrics()) record.metrics[name] = value;
+    record.published_unix_ms = absl::ToUnixMillis(now);
+  }
+  JobMeta meta = meta_;
+  if (!request.checkpoint_dir().empty()) {
+    record.checkpoint_dir = request.checkpoint_dir();
+    if (v > meta.latest_checkpoint_version) {
+      meta.latest_checkpoint = request.checkpoint_dir();
+      meta.latest_checkpoint_version = v;
+    }
+  }
+  const int64_t new_newest = std::max(newest, v);
+  RecomputePhase(
+      &meta, new_newest, options_.total_steps, [&](int64_t s) { return StepComplete(s); },
+      [&](int64_t s) { return IsCheckpointStep(s); });
+  StateStore::Batch batch;
+  batch.Put(record);
+  batch.Put(meta);
+  MEMR1_RETURN_IF_ERROR(store_->Commit(&batch));
+  if (v > newest) {
+    versions_.push_back(record);
+  } else {
+    versions_[v] = record;
+  }
+  if (meta.phase != meta_.phase) {
+    MEMR1_LOG(INFO) << "coordinator: phase " << v1::JobPhase_Name(meta.phase) << " at version "
+                    << new_newest;
+  }
+  meta_ = meta;
+  return absl::OkStatus();
+}
+
+absl::Status JobState::Shutdown(const std::string& reason, absl::Time now) {
+  MEMR1_RETURN_IF_ERROR(Tick(now));
+  if (Terminal(meta_.phase)) return absl::OkStatus();
+  JobMeta meta = meta_;
+  if (reason.empty() && newest_version() >= options_.total_steps) {
+    meta.phase = v1::JOB_PHASE_DONE;
+  } else {
+    Fail(&meta, reason.empty() ? absl::StrCat("shut down at version ", newest_version(), " of ",
+                                              options_.total_steps)
+                               : reason);
+  }
+  StateStore::Batch batch;
+  batch.Put(meta);
+  MEMR1_RETURN_IF_ERROR(store_->Commit(&batch));
+  meta_ = meta;
+  return absl::OkStatus();
+}
+
+v1::StatusResponse JobState::Status(absl::Time now) {
+  const absl::Status ticked = Tick(now);
+  if (!ticked.ok()) MEMR1_LOG(WARNING) << "coordinator: " << ticked;
+  v1::StatusResponse response;
+  response.set_phase(meta_.phase);
+  response.set_error(meta_.error);
+  response.set_step(std::max<int64_t>(newest_version(), 0));
+  response.set_total_steps(options_.total_steps);
+  response.set_policy_version(newest_version());
+  if (newest_version() >= 0) {
+    response.set_policy_hash(versions_.back().hash);
+    for (const auto& [name, value] : versions_.back().metrics) {
+      (*response.mutable_metrics())[name] = value;
+    }
+  }
+  for (const auto& [id, role] : roles_) {
+    v1::RoleStatus* status = response.add_roles();
+    status->set_role(role.kind);
+    status->set_role_id(id);
+    status->set_address(role.address);
+    status->set_healthy(role.expires >= now);
+    status->set_last_heartbeat_unix_ms(UnixMillisOrZero(role.last_heartbeat));
+    status->set_policy_version(role.policy_version);
+    for (const auto& [name, value] : role.gauges) (*status->mutable_gauges())[name] = value;
+  }
+  response.set_units_pending(CountUnits(UnitState::kPending));
+  response.set_units_leased(CountUnits(UnitState::kLeased));
+  response.set_units_done(CountUnits(UnitState::kDone));
+  response.set_units_released(meta_.units_released);
+  response.set_late_completions_refused(meta_.late_completions_refused);
+  while (!recent_.empty() && recent_.front().first < now - kThroughputWindow) recent_.pop_front();
+  if (!recent_.empty()) {
+    int64_t trajectories = 0;
+    for (const auto& [time, count] : recent_) trajectories += count;
+    const double seconds = std::max(1.0, absl::ToDoubleSeconds(now - recent_.front().first));
+    response.set_trajectories_per_second(static_cast<double>(trajectories) / seconds);
+  }
+  response.set_latest_checkpoint(meta_.latest_checkpoint);
+  return response;
+}
+
+}  // namespace memr1::coordinator
