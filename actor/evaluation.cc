@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "actor/answer_agent.h"
 #include "actor/dataset.h"
+#include "actor/episodes.h"
 #include "actor/job_memstore.h"
 #include "actor/policy_factory.h"
 #include "actor/prompts.h"
@@ -84,16 +85,6 @@ absl::StatusOr<Policies> MakePolicies(const v1::JobConfig& job, Pipeline pipelin
     policies.answer = policies.answer_only.get();
   }
   return policies;
-}
-
-SamplingOptions FrozenSampling(const v1::JobConfig& job) {
-  SamplingOptions sampling;
-  sampling.temperature = job.actor().eval_temperature();
-  sampling.top_p = job.actor().sampling().top_p();
-  sampling.top_k = job.actor().sampling().top_k();
-  sampling.max_tokens = job.actor().sampling().max_response_tokens();
-  sampling.seed = job.seed();
-  return sampling;
 }
 
 std::string BankTag(Pipeline pipeline) {
@@ -247,7 +238,11 @@ absl::StatusOr<EvalSummary> RunEvaluation(const v1::JobConfig& job, const EvalRu
   // 2. Policies, memstore, banks.
   MEMR1_ASSIGN_OR_RETURN(const PromptTemplates templates, PromptTemplates::FromConfig(job.actor()));
   MEMR1_ASSIGN_OR_RETURN(Policies policies, MakePolicies(job, pipeline));
-  const SamplingOptions sampling = FrozenSampling(job);
+  // Evaluation samples as the frozen agents of training do (actor.eval_temperature; 0 = greedy,
+  // the paper's setting), seeded by the job.
+  MEMR1_ASSIGN_OR_RETURN(const EpisodeOptions episode_options, EpisodeOptions::FromConfig(job));
+  SamplingOptions sampling = episode_options.frozen_sampling;
+  sampling.seed = job.seed();
   JobMemstore memstore;
   std::vector<BuiltBank> banks;
   if (pipeline != v1::EvalConfig::FULL_CONTEXT) {
