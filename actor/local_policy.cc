@@ -130,8 +130,16 @@ absl::StatusOr<std::vector<Completion>> LocalPolicy::Complete(
     completion.response_ids.assign(result.ids.begin(), result.ids.end());
     completion.logprobs = std::move(result.logprobs);
     completion.truncated = result.finish_reason == llm::FinishReason::kLength;
-    absl::StatusOr<std::string> text =
-        tokenizer_->Decode(completion.response_ids, /*skip_special_tokens=*/true);
+    // Models often have more embedding rows than the tokenizer has tokens (Qwen-2.5 pads its
+    // vocabulary to a multiple of 128); an id past the tokenizer has no text, and is left out of
+    // the text as transformers' decode leaves it out. The ids themselves stay in the completion:
+    // the trajectory trains on what was sampled.
+    std::vector<int32_t> known;
+    known.reserve(completion.response_ids.size());
+    for (int32_t id : completion.response_ids) {
+      if (id < tokenizer_->vocab_size()) known.push_back(id);
+    }
+    absl::StatusOr<std::string> text = tokenizer_->Decode(known, /*skip_special_tokens=*/true);
     if (!text.ok()) return Annotate(text.status(), absl::StrCat(Describe(), ", request ", i));
     completion.text = *std::move(text);
   }

@@ -389,3 +389,51 @@ TEST_F(LocalPolicyTest, PolicySetSharesOneModelPerDirectory) {
 
 }  // namespace
 }  // namespace memr1::actor
+
+namespace memr1::actor {
+namespace {
+
+// A model with more embedding rows than its tokenizer has tokens (as Qwen-2.5 pads its vocabulary)
+// may sample an id without text: the completion keeps the id (the trajectory trains on what was
+// sampled) and the text leaves it out, instead of failing the whole batch.
+TEST_F(LocalPolicyTest, IdsPastTheTokenizerAreKeptButHaveNoText) {
+  absl::StatusOr<llm::ModelConfig> config = llm::LoadModelConfig(BaseDir());
+  ASSERT_TRUE(config.ok()) << config.status();
+  auto tokenizer = llm::Tokenizer::Load(BaseDir());
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+  const int32_t known = (*tokenizer)->vocab_size();
+  config->vocab_size = known + 256;
+  auto padded = llm::CausalLM::Create(*config, c10::Device("cpu"), c10::kFloat);
+  ASSERT_TRUE(padded.ok()) << padded.status();
+  llm::InitOptions init;
+  init.seed = 3;
+  ASSERT_TRUE(llm::InitializeRandom(padded->get(), init).ok());
+  const std::string dir = dir_->Sub("padded");
+  ASSERT_TRUE(llm::SaveCausalLM(**padded, dir).ok());
+  LocalPolicyOptions options = Options();
+  options.model_dir = dir;
+  options.tokenizer_path = BaseDir();
+  std::unique_ptr<LocalPolicy> policy = MustCreate(options);
+  ASSERT_NE(policy, nullptr);
+  bool saw_unknown = false;
+  for (uint64_t seed = 0; seed < 20 && !saw_unknown; ++seed) {
+    absl::StatusOr<std::vector<Completion>> out =
+        policy->Complete({Request("Where does Maya live?", /*temperature=*/3.0, seed, 32)});
+    ASSERT_TRUE(out.ok()) << out.status();
+    const Completion& completion = out->front();
+    std::vector<int32_t> with_text;
+    for (int32_t id : completion.response_ids) {
+      if (id >= known) {
+        saw_unknown = true;
+      } else {
+        with_text.push_back(id);
+      }
+    }
+    EXPECT_EQ(completion.text, *(*tokenizer)->Decode(with_text, /*skip_special_tokens=*/true));
+    EXPECT_EQ(completion.logprobs.size(), completion.response_ids.size());
+  }
+  EXPECT_TRUE(saw_unknown) << "no sample reached the padded ids; the test proves nothing";
+}
+
+}  // namespace
+}  // namespace memr1::actor
