@@ -1,0 +1,213 @@
+// `memr1 coordinator`: serve a job's coordinator until the job ends or SIGINT/SIGTERM.
+// `memr1 status`: print a running job's state as its coordinator sees it.
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "cli/command.h"
+#include "common/config.h"
+#include "common/logging.h"
+#include "common/shutdown.h"
+#include "common/status_macros.h"
+#include "coordinator/client.h"
+#include "coordinator/server.h"
+
+namespace memr1::cli {
+namespace {
+
+const char* PhaseName(v1::JobPhase phase) {
+  switch (phase) {
+    case v1::JOB_PHASE_STARTING:
+      return "starting";
+    case v1::JOB_PHASE_RUNNING:
+      return "running";
+    case v1::JOB_PHASE_CHECKPOINTING:
+      return "checkpointing";
+    case v1::JOB_PHASE_DONE:
+      return "done";
+    case v1::JOB_PHASE_FAILED:
+      return "failed";
+    default:
+      return "unknown";
+  }
+}
+
+const char* RoleName(v1::RoleKind kind) {
+  switch (kind) {
+    case v1::ROLE_KIND_ACTOR:
+      return "actor";
+    case v1::ROLE_KIND_LEARNER:
+      return "learner";
+    case v1::ROLE_KIND_MEMSTORE:
+      return "memstore";
+    default:
+      return "unknown";
+  }
+}
+
+absl::Status WriteAddressFile(const std::string& path, const std::string& address) {
+  // Written whole, then renamed: a reader never sees a partial address.
+  const std::string temp = path + ".tmp";
+  {
+    std::ofstream out(temp, std::ios::trunc);
+    out << address << "\n";
+    if (!out.good()) return absl::InternalError(absl::StrCat("cannot write '", temp, "'"));
+  }
+  if (std::rename(temp.c_str(), path.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat("cannot rename '", temp, "' to '", path, "'"));
+  }
+  return absl::OkStatus();
+}
+
+struct CoordinatorFlags {
+  ConfigFlags config;
+  std::string listen;
+  std::string address_file;
+  std::string state_dir;
+};
+
+absl::Status Serve(const CoordinatorFlags& flags) {
+  // Block SIGINT/SIGTERM before any thread starts (gRPC and RocksDB start threads).
+  MEMR1_ASSIGN_OR_RETURN(std::unique_ptr<ShutdownSignal> shutdown, ShutdownSignal::Install());
+  SetLogContext("coordinator", -1);
+  MEMR1_ASSIGN_OR_RETURN(const v1::JobConfig config,
+                         LoadJobConfig(flags.config.path, flags.config.overrides));
+  MEMR1_ASSIGN_OR_RETURN(coordinator::ServerOptions options,
+                         coordinator::ServerOptionsFromConfig(config));
+  if (!flags.listen.empty()) options.listen = flags.listen;
+  if (!flags.state_dir.empty()) options.state_dir = flags.state_dir;
+  const coordinator::JobOptions job = options.job;
+  const std::string state_dir = options.state_dir;
+  MEMR1_ASSIGN_OR_RETURN(std::unique_ptr<coordinator::CoordinatorServer> server,
+                         coordinator::CoordinatorServer::Start(std::move(options)));
+  if (!flags.address_file.empty()) {
+    MEMR1_RETURN_IF_ERROR(WriteAddressFile(flags.address_file, server->address()));
+  }
+  std::cout << "coordinator: job " << config.name() << " serving on " << server->address()
+            << " (state " << state_dir << "; " << job.total_steps << " steps of "
+            << job.units_per_step << " units, " << job.num_ranks << " learner rank(s), "
+            << (job.async ? absl::StrCat("async, staleness ", job.max_staleness) : "sync")
+            << ")" << std::endl;
+  v1::JobPhase shown = v1::JOB_PHASE_UNSPECIFIED;
+  int64_t shown_version = -2;
+  v1::StatusResponse status;
+  while (true) {
+    status = server->Snapshot();
+    if (status.phase() != shown || status.policy_version() != shown_version) {
+      std::cout << "coordinator: " << PhaseName(status.phase()) << ", version "
+                << status.policy_version() << ", step " << status.step() << "/"
+                << status.total_steps() << ", units done " << status.units_done()
+                << (status.error().empty() ? "" : ", error: ") << status.error() << std::endl;
+      shown = status.phase();
+      shown_version = status.policy_version();
+    }
+    if (status.phase() == v1::JOB_PHASE_DONE || status.phase() == v1::JOB_PHASE_FAILED) break;
+    if (shutdown->WaitFor(absl::Milliseconds(500))) break;
+  }
+  // Let the roles see the final phase on their next heartbeat before the server goes away.
+  if (status.phase() == v1::JOB_PHASE_DONE || status.phase() == v1::JOB_PHASE_FAILED) {
+    shutdown->WaitFor(absl::Milliseconds(
+        std::min<int64_t>(absl::ToInt64Milliseconds(job.heartbeat_interval) * 2, 10000)));
+  }
+  server->Close();
+  if (status.phase() == v1::JOB_PHASE_FAILED) {
+    return absl::AbortedError(absl::StrCat("job ", config.name(), " failed: ", status.error()));
+  }
+  return absl::OkStatus();
+}
+
+struct StatusFlags {
+  std::string coordinator;
+  std::string job_token;
+  std::string config;
+  std::vector<std::string> overrides;
+};
+
+std::string FormatAge(int64_t last_ms, int64_t now_ms) {
+  if (last_ms <= 0) return "never";
+  return absl::StrFormat("%.1fs ago", static_cast<double>(now_ms - last_ms) / 1000.0);
+}
+
+absl::Status PrintStatus(const StatusFlags& flags) {
+  coordinator::ClientOptions options;
+  options.address = flags.coordinator;
+  options.job_token = flags.job_token;
+  options.channel.max_attempts = 1;
+  if (flags.job_token.empty() && !flags.config.empty()) {
+    MEMR1_ASSIGN_OR_RETURN(const v1::JobConfig config,
+                           LoadJobConfig(flags.config, flags.overrides));
+    options.job_token = config.job_token();
+  }
+  MEMR1_ASSIGN_OR_RETURN(std::unique_ptr<coordinator::CoordinatorClient> client,
+                         coordinator::CoordinatorClient::Connect(options));
+  MEMR1_ASSIGN_OR_RETURN(const v1::StatusResponse status, client->Status());
+  const int64_t now_ms = absl::ToUnixMillis(absl::Now());
+  std::cout << "phase:        " << PhaseName(status.phase()) << "\n";
+  if (!status.error().empty()) std::cout << "error:        " << status.error() << "\n";
+  std::cout << "step:         " << status.step() << " / " << status.total_steps() << "\n";
+  std::cout << "version:      " << status.policy_version()
+            << (status.policy_hash().empty() ? "" : absl::StrCat(" (", status.policy_hash(), ")"))
+            << "\n";
+  std::cout << "units:        pending " << status.units_pending() << ", leased "
+            << status.units_leased() << ", done " << status.units_done() << ", re-leased "
+            << status.units_released() << "\n";
+  std::cout << "late completions refused: " << status.late_completions_refused() << "\n";
+  std::cout << absl::StrFormat("trajectories/s: %.2f\n", status.trajectories_per_second());
+  if (!status.latest_checkpoint().empty()) {
+    std::cout << "checkpoint:   " << status.latest_checkpoint() << "\n";
+  }
+  if (!status.metrics().empty()) {
+    std::map<std::string, double> sorted(status.metrics().begin(), status.metrics().end());
+    std::cout << "metrics:     ";
+    for (const auto& [name, value] : sorted) std::cout << absl::StrFormat(" %s=%.4g", name, value);
+    std::cout << "\n";
+  }
+  std::cout << absl::StrFormat("\n%-9s %-20s %-22s %-8s %-12s %s\n", "role", "id", "address",
+                               "health", "heartbeat", "version");
+  for (const v1::RoleStatus& role : status.roles()) {
+    std::cout << absl::StrFormat("%-9s %-20s %-22s %-8s %-12s %d\n", RoleName(role.role()),
+                                 role.role_id(), role.address(),
+                                 role.healthy() ? "healthy" : "LOST",
+                                 FormatAge(role.last_heartbeat_unix_ms(), now_ms),
+                                 role.policy_version());
+  }
+  std::cout << std::flush;
+  return absl::OkStatus();
+}
+
+void RegisterCoordinatorCommands(CLI::App& app, CommandRunner& runner) {
+  auto serve_flags = std::make_shared<CoordinatorFlags>();
+  CLI::App* serve = app.add_subcommand(
+      "coordinator", "Serve the job's coordinator until the job is done or failed, or SIGINT");
+  AddConfigFlags(serve, &serve_flags->config);
+  serve->add_option("--listen", serve_flags->listen,
+                    "host:port to bind (port 0: any); default coordinator.listen");
+  serve->add_option("--address-file", serve_flags->address_file,
+                    "Write the bound host:port to this file once serving");
+  serve->add_option("--state-dir", serve_flags->state_dir,
+                    "RocksDB state directory; default coordinator.state_dir or "
+                    "<output_dir>/coordinator");
+  runner.Bind(serve, [serve_flags]() { return Serve(*serve_flags); });
+
+  auto status_flags = std::make_shared<StatusFlags>();
+  CLI::App* status =
+      app.add_subcommand("status", "Print a running job's phase, progress and role health");
+  status->add_option("--coordinator", status_flags->coordinator, "host:port of the coordinator")
+      ->required();
+  status->add_option("--job-token", status_flags->job_token, "The job token");
+  status->add_option("--config", status_flags->config, "Job config (for its job_token)")
+      ->check(CLI::ExistingFile);
+  status->add_option("--set", status_flags->overrides, "Override one config field (repeatable)")
+      ->take_all();
+  runner.Bind(status, [status_flags]() { return PrintStatus(*status_flags); });
+}
+
+const CommandRegistration kRegistration(75, RegisterCoordinatorCommands);
+
+}  // namespace
+}  // namespace memr1::cli
