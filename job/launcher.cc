@@ -1,0 +1,354 @@
+#include "job/launcher.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <random>
+#include <sstream>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "common/child_process.h"
+#include "common/config.h"
+#include "common/shutdown.h"
+#include "common/status_macros.h"
+#include "coordinator/client.h"
+
+namespace memr1::job {
+namespace {
+
+namespace fs = std::filesystem;
+
+// 128 random bits as hex: the job token when the config names none.
+std::string RandomToken() {
+  std::random_device device;
+  std::string token;
+  for (int i = 0; i < 4; ++i) token += absl::StrFormat("%08x", device());
+  return token;
+}
+
+absl::StatusOr<std::string> SelfExecutable() {
+  char buffer[PATH_MAX];
+  const ssize_t n = ::readlink("/proc/self/exe", buffer, sizeof(buffer) - 1);
+  if (n <= 0) return absl::InternalError("cannot resolve /proc/self/exe");
+  return std::string(buffer, static_cast<size_t>(n));
+}
+
+absl::Status WritePrivateFile(const fs::path& path, const std::string& text) {
+  const fs::path temp = path.string() + ".tmp";
+  {
+    std::ofstream out(temp, std::ios::trunc);
+    out << text;
+    if (!out.good()) return absl::InternalError(absl::StrCat("cannot write '", temp.string(), "'"));
+  }
+  // The file holds the job token: readable by the owner only.
+  ::chmod(temp.c_str(), 0600);
+  std::error_code ec;
+  fs::rename(temp, path, ec);
+  if (ec) {
+    return absl::InternalError(
+        absl::StrCat("cannot rename '", temp.string(), "' to '", path.string(), "': ", ec.message()));
+  }
+  return absl::OkStatus();
+}
+
+const char* PhaseName(v1::JobPhase phase) {
+  switch (phase) {
+    case v1::JOB_PHASE_STARTING:
+      return "starting";
+    case v1::JOB_PHASE_RUNNING:
+      return "running";
+    case v1::JOB_PHASE_CHECKPOINTING:
+      return "checkpointing";
+    case v1::JOB_PHASE_DONE:
+      return "done";
+    case v1::JOB_PHASE_FAILED:
+      return "failed";
+    default:
+      return "unknown";
+  }
+}
+
+class Launch {
+ public:
+  Launch(const LaunchOptions& options, ShutdownSignal* shutdown)
+      : options_(options), shutdown_(shutdown), sink_(options.out) {}
+
+  ~Launch() { StopAll(); }
+
+  absl::StatusOr<LaunchResult> Run();
+
+ private:
+  absl::Status Prepare();
+  absl::Status StartChild(const std::string& name, std::vector<std::string> argv);
+  // Waits for `path` to hold an address while `name` runs.
+  absl::StatusOr<std::string> AwaitAddress(const std::string& name, const fs::path& path);
+  // Aborted naming a child that exited with a non-zero code, if any.
+  absl::Status CheckChildren();
+  absl::Status Failure(const std::string& name, int code);
+  void ShowProgress(const v1::StatusResponse& status);
+  void StopAll();
+  bool Interrupted() const { return shutdown_ != nullptr && shutdown_->requested(); }
+
+  const LaunchOptions& options_;
+  ShutdownSignal* const shutdown_;
+  LogSink sink_;
+  v1::JobConfig config_;
+  fs::path output_;
+  fs::path config_file_;
+  std::string binary_;
+  // In start order; stopped in reverse order.
+  std::vector<std::unique_ptr<ChildProcess>> children_;
+  std::map<std::string, int> exited_;
+  std::unique_ptr<coordinator::CoordinatorClient> client_;
+  int64_t shown_step_ = -1;
+  v1::JobPhase shown_phase_ = v1::JOB_PHASE_UNSPECIFIED;
+};
+
+absl::Status Launch::Prepare() {
+  MEMR1_ASSIGN_OR_RETURN(config_, LoadJobConfig(options_.config_path, options_.overrides));
+  if (config_.job_token().empty()) config_.set_job_token(RandomToken());
+  std::error_code ec;
+  output_ = fs::absolute(config_.output_dir(), ec);
+  config_.set_output_dir(output_.string());
+  const fs::path state = config_.coordinator().state_dir().empty()
+                             ? output_ / "coordinator"
+                             : fs::path(config_.coordinator().state_dir());
+  if (!options_.resume && fs::exists(state) && !fs::is_empty(state, ec)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "output_dir ", output_.string(), " already holds a job (coordinator state in ",
+        state.string(), "): pass --resume to continue it, or choose another output_dir"));
+  }
+  for (const char* sub : {"logs", "metrics", "checkpoints", "addresses"}) {
+    fs::create_directories(output_ / sub, ec);
+    if (ec) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("cannot create ", (output_ / sub).string(), ": ", ec.message()));
+    }
+  }
+  fs::create_directories(state, ec);
+  // Stale address files of an earlier run must not be mistaken for this run's.
+  for (const auto& entry : fs::directory_iterator(output_ / "addresses", ec)) {
+    fs::remove(entry.path(), ec);
+  }
+  binary_ = options_.memr1_binary;
+  if (binary_.empty()) {
+    MEMR1_ASSIGN_OR_RETURN(binary_, SelfExecutable());
+  }
+  config_file_ = output_ / "job.yaml";
+  return WritePrivateFile(config_file_, MessageToYaml(config_));
+}
+
+absl::Status Launch::StartChild(const std::string& name, std::vector<std::string> argv) {
+  MEMR1_RETURN_IF_ERROR(sink_.AddFile(name, (output_ / "logs" / (name + ".log")).string()));
+  ChildOptions child;
+  child.name = name;
+  child.argv = std::move(argv);
+  sink_.Write("launch", absl::StrCat("starting ", name, ": ", absl::StrJoin(child.argv, " ")));
+  MEMR1_ASSIGN_OR_RETURN(std::unique_ptr<ChildProcess> process, ChildProcess::Start(child, &sink_));
+  children_.push_back(std::move(process));
+  return absl::OkStatus();
+}
+
+absl::Status Launch::Failure(const std::string& name, int code) {
+  const std::vector<std::string> tail = sink_.Tail(name, 20);
+  return absl::AbortedError(absl::StrCat(
+      name, " exited with code ", code, " (log ", (output_ / "logs" / (name + ".log")).string(),
+      "); its last lines:\n  ", absl::StrJoin(tail, "\n  ")));
+}
+
+absl::Status Launch::CheckChildren() {
+  for (const auto& child : children_) {
+    if (exited_.count(child->name()) > 0) continue;
+    const std::optional<int> code = child->Poll();
+    if (!code.has_value()) continue;
+    exited_[child->name()] = *code;
+    if (*code != 0) return Failure(child->name(), *code);
+    sink_.Write("launch", absl::StrCat(child->name(), " exited cleanly"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Launch::AwaitAddress(const std::string& name, const fs::path& path) {
+  const absl::Time deadline = absl::Now() + options_.address_timeout;
+  while (true) {
+    std::ifstream in(path);
+    std::string address;
+    if (in && std::getline(in, address) && !address.empty()) return address;
+    MEMR1_RETURN_IF_ERROR(CheckChildren());
+    if (exited_.count(name) > 0) {
+      return absl::AbortedError(absl::StrCat(name, " exited before writing ", path.string()));
+    }
+    if (Interrupted()) return absl::CancelledError("interrupted while starting the job");
+    if (absl::Now() > deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat(name, " did not write its address to ", path.string(), " within ",
+                       absl::FormatDuration(options_.address_timeout)));
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+}
+
+void Launch::ShowProgress(const v1::StatusResponse& status) {
+  if (status.step() == shown_step_ && status.phase() == shown_phase_) return;
+  shown_step_ = status.step();
+  shown_phase_ = status.phase();
+  const auto& m = status.metrics();
+  auto metric = [&m](const char* key) {
+    auto it = m.find(key);
+    return it == m.end() ? 0.0 : it->second;
+  };
+  sink_.Write("launch",
+              absl::StrFormat("%s: step %d/%d, version %d, units done %d (re-leased %d), "
+                              "reward %.3f, loss %.4f, %.0f tokens/s, %.1f trajectories/s",
+                              PhaseName(status.phase()), status.step(), status.total_steps(),
+                              status.policy_version(), status.units_done(),
+                              status.units_released(), metric("reward_mean"), metric("loss"),
+                              metric("tokens_per_second"), status.trajectories_per_second()));
+}
+
+void Launch::StopAll() {
+  for (auto it = children_.rbegin(); it != children_.rend(); ++it) {
+    if (exited_.count((*it)->name()) == 0) exited_[(*it)->name()] = (*it)->Stop(absl::Seconds(10));
+  }
+}
+
+absl::StatusOr<LaunchResult> Launch::Run() {
+  MEMR1_RETURN_IF_ERROR(Prepare());
+  LaunchResult result;
+  result.output_dir = output_.string();
+  const std::string config_flag = config_file_.string();
+  const fs::path addresses = output_ / "addresses";
+
+  // 1. Memstore shards; their addresses go into job.yaml for the actors.
+  const int shards = config_.memstore().num_shards();
+  for (int i = 0; i < shards; ++i) {
+    const std::string name = absl::StrCat("memstore-", i);
+    MEMR1_RETURN_IF_ERROR(StartChild(
+        name, {binary_, "memstore", "serve", "--config", config_flag, "--data-dir",
+               (output_ / name).string(), "--listen", "127.0.0.1:0", "--address-file",
+               (addresses / name).string()}));
+  }
+  config_.mutable_memstore()->clear_shards();
+  for (int i = 0; i < shards; ++i) {
+    const std::string name = absl::StrCat("memstore-", i);
+    MEMR1_ASSIGN_OR_RETURN(const std::string address, AwaitAddress(name, addresses / name));
+    config_.mutable_memstore()->add_shards(address);
+  }
+  MEMR1_RETURN_IF_ERROR(WritePrivateFile(config_file_, MessageToYaml(config_)));
+
+  // 2. The coordinator.
+  MEMR1_RETURN_IF_ERROR(StartChild("coordinator",
+                                   {binary_, "coordinator", "--config", config_flag,
+                                    "--address-file", (addresses / "coordinator").string()}));
+  MEMR1_ASSIGN_OR_RETURN(const std::string coordinator_address,
+                         AwaitAddress("coordinator", addresses / "coordinator"));
+  coordinator::ClientOptions client_options;
+  client_options.address = coordinator_address;
+  client_options.job_token = config_.job_token();
+  client_options.timeout = absl::Seconds(5);
+  client_options.channel.max_attempts = 1;
+  MEMR1_ASSIGN_OR_RETURN(client_, coordinator::CoordinatorClient::Connect(client_options));
+
+  // 3. Learners.
+  const int ranks = config_.learner().num_ranks();
+  std::vector<std::string> learner;
+  if (ranks > 1) {
+    learner = options_.mpirun;
+    learner.insert(learner.end(), {"-np", absl::StrCat(ranks)});
+  }
+  learner.insert(learner.end(), {binary_, "learner", "run", "--config", config_flag,
+                                 "--coordinator", coordinator_address});
+  if (options_.resume) learner.push_back("--resume");
+  MEMR1_RETURN_IF_ERROR(StartChild("learner", learner));
+
+  // 4. Actors.
+  for (int i = 0; i < config_.actor().num_actors(); ++i) {
+    const std::string name = absl::StrCat("actor-", i);
+    MEMR1_RETURN_IF_ERROR(StartChild(name, {binary_, "actor", "--config", config_flag,
+                                            "--coordinator", coordinator_address, "--id", name}));
+  }
+
+  // 5. Watch.
+  const absl::Time started = absl::Now();
+  absl::Status failure;
+  while (true) {
+    failure = CheckChildren();
+    if (!failure.ok()) break;
+    auto status = client_->Status();
+    if (status.ok()) {
+      result.status = *status;
+      ShowProgress(*status);
+    }
+    if (exited_.count("coordinator") > 0) {
+      if (result.status.phase() != v1::JOB_PHASE_DONE) {
+        failure = absl::AbortedError(absl::StrCat(
+            "the coordinator exited with the job ", PhaseName(result.status.phase()),
+            result.status.error().empty() ? "" : ": ", result.status.error()));
+      }
+      break;
+    }
+    if (Interrupted()) {
+      failure = absl::CancelledError("interrupted (Ctrl-C): the job was stopped");
+      break;
+    }
+    if (options_.job_timeout > absl::ZeroDuration() &&
+        absl::Now() - started > options_.job_timeout) {
+      failure = absl::DeadlineExceededError(absl::StrCat(
+          "the job did not finish within ", absl::FormatDuration(options_.job_timeout)));
+      break;
+    }
+    if (shutdown_ != nullptr) {
+      shutdown_->WaitFor(options_.poll_interval);
+    } else {
+      absl::SleepFor(options_.poll_interval);
+    }
+  }
+
+  if (failure.ok()) {
+    // DONE: the roles see `stop` or `done` and exit on their own.
+    const absl::Time deadline = absl::Now() + options_.exit_grace;
+    while (absl::Now() < deadline && exited_.size() < children_.size()) {
+      failure = CheckChildren();
+      if (!failure.ok()) break;
+      absl::SleepFor(absl::Milliseconds(200));
+    }
+    if (failure.ok()) {
+      sink_.Write("launch", absl::StrCat("job ", config_.name(), " done: ",
+                                         result.status.units_done(), " units, version ",
+                                         result.status.policy_version(), ", outputs in ",
+                                         output_.string()));
+    }
+  }
+  if (!failure.ok()) {
+    sink_.Write("launch", absl::StrCat("stopping the job: ", failure.message()));
+    if (exited_.count("coordinator") == 0 && client_ != nullptr) {
+      // The roles see the FAILED phase and stop; the children are stopped below regardless.
+      (void)client_->Shutdown(std::string(failure.message()).substr(0, 500));
+    }
+  }
+  StopAll();
+  if (!failure.ok()) return failure;
+  return result;
+}
+
+}  // namespace
+
+absl::StatusOr<LaunchResult> RunLaunch(const LaunchOptions& options, ShutdownSignal* shutdown) {
+  Launch launch(options, shutdown);
+  return launch.Run();
+}
+
+}  // namespace memr1::job
