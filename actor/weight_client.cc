@@ -109,7 +109,7 @@ absl::StatusOr<FetchedWeights> WeightClient::FetchFrom(const v1::WeightManifest&
   FetchedWeights fetched;
   fetched.manifest = manifest;
   fetched.bytes = std::move(prefix);
-  fetched.bytes.reserve(static_cast<size_t>(total));
+  llm::ReserveLargeBuffer(&fetched.bytes, static_cast<size_t>(total));
   int failures = 0;
   while (true) {
     grpc::ClientContext context;

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -45,6 +46,19 @@ absl::Status WriteFileBytes(const std::string& path, absl::string_view bytes) {
 
 }  // namespace
 
+void ReserveLargeBuffer(std::string* buffer, size_t capacity) {
+  buffer->reserve(capacity);
+#ifdef MADV_HUGEPAGE
+  constexpr uintptr_t kHugePage = uintptr_t{2} << 20;
+  if (capacity < 4 * kHugePage) return;
+  // The whole huge pages inside the allocation; the advice only affects pages not yet touched.
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(buffer->data());
+  const uintptr_t first = (begin + kHugePage - 1) & ~(kHugePage - 1);
+  const uintptr_t last = (begin + capacity) & ~(kHugePage - 1);
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
+#endif
+}
+
 absl::StatusOr<std::string> SerializeSafetensors(
     const std::vector<std::pair<std::string, at::Tensor>>& tensors,
     std::optional<c10::ScalarType> dtype, const std::map<std::string, std::string>& metadata) {
@@ -77,7 +91,7 @@ absl::StatusOr<std::string> SerializeSafetensors(
   const uint64_t header_len = text.size();
 
   std::string out;
-  out.reserve(8 + text.size() + offset);
+  ReserveLargeBuffer(&out, 8 + text.size() + offset);
   for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((header_len >> (8 * i)) & 0xff));
   out.append(text);
   for (const auto& [name, tensor] : tensors) {
