@@ -127,10 +127,14 @@ absl::Status JobState::Restore(LoadedState loaded, absl::Time now) {
   }
   int64_t max_step = -1;
   for (const UnitRecord& unit : loaded.units) {
-    if (unit.index < 0 || unit.index >= options_.units_per_step || unit.step < 0 ||
-        unit.step >= options_.total_steps + 1000000) {
+    if (unit.index < 0 || unit.index >= options_.units_per_step || unit.step < 0) {
       return absl::DataLossError(absl::StrCat("coordinator state '", store_->dir(), "': unit ",
                                               unit.step, "-", unit.index, " is out of range"));
+    }
+    if (unit.step >= options_.total_steps) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "coordinator state '", store_->dir(), "' has work of step ", unit.step,
+          " but the job has only ", options_.total_steps, " steps (learner.total_steps)"));
     }
     max_step = std::max(max_step, unit.step);
   }
@@ -310,7 +314,8 @@ static void RecomputePhase(JobMeta* meta, int64_t newest, int64_t total_steps,
   if (meta->phase != v1::JOB_PHASE_RUNNING && meta->phase != v1::JOB_PHASE_CHECKPOINTING) return;
   int64_t awaited = -1;
   for (int64_t s = std::max<int64_t>(meta->latest_checkpoint_version, 0); s < total_steps; ++s) {
-    if (!step_complete(s)) break;  // steps complete in order up to the first open one... mostly
+    // A checkpoint covers every step before it: only the first incomplete step can hold one.
+    if (!step_complete(s)) break;
     if (checkpoint_step(s)) {
       awaited = s;
       break;
@@ -604,7 +609,7 @@ absl::StatusOr<v1::CompleteWorkResponse> JobState::CompleteWork(
   absl::StatusOr<Role*> found = FindLease(request.lease_id(), &replaced);
   if (!found.ok()) {
     if (!replaced) return found.status();
-    return refuse(found.status().message().data(), /*late=*/true);
+    return refuse(std::string(found.status().message()), /*late=*/true);
   }
   const Role& role = **found;
   Unit* unit = FindUnit(request.unit_id());
