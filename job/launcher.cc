@@ -31,6 +31,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
+constexpr int kMaxActorRestarts = 3;
+
 // 128 random bits as hex: the job token when the config names none.
 std::string RandomToken() {
   std::random_device device;
@@ -112,6 +114,9 @@ class Launch {
   // In start order; stopped in reverse order.
   std::vector<std::unique_ptr<ChildProcess>> children_;
   std::map<std::string, int> exited_;
+  // Actors are restarted when they die (their units are re-leased by the coordinator).
+  std::map<std::string, std::vector<std::string>> argv_;
+  std::map<std::string, int> restarts_;
   std::unique_ptr<coordinator::CoordinatorClient> client_;
   int64_t shown_step_ = -1;
   v1::JobPhase shown_phase_ = v1::JOB_PHASE_UNSPECIFIED;
@@ -153,11 +158,13 @@ absl::Status Launch::Prepare() {
 
 absl::Status Launch::StartChild(const std::string& name, std::vector<std::string> argv) {
   MEMR1_RETURN_IF_ERROR(sink_.AddFile(name, (output_ / "logs" / (name + ".log")).string()));
+  argv_[name] = argv;
   ChildOptions child;
   child.name = name;
   child.argv = std::move(argv);
   sink_.Write("launch", absl::StrCat("starting ", name, ": ", absl::StrJoin(child.argv, " ")));
   MEMR1_ASSIGN_OR_RETURN(std::unique_ptr<ChildProcess> process, ChildProcess::Start(child, &sink_));
+  sink_.Write("launch", absl::StrCat(name, " is pid ", process->pid()));
   children_.push_back(std::move(process));
   return absl::OkStatus();
 }
@@ -170,12 +177,26 @@ absl::Status Launch::Failure(const std::string& name, int code) {
 }
 
 absl::Status Launch::CheckChildren() {
-  for (const auto& child : children_) {
+  for (auto& child : children_) {
     if (exited_.count(child->name()) > 0) continue;
     const std::optional<int> code = child->Poll();
     if (!code.has_value()) continue;
-    exited_[child->name()] = *code;
-    if (*code != 0) return Failure(child->name(), *code);
+    const std::string name = child->name();
+    if (*code != 0 && name.rfind("actor-", 0) == 0 && restarts_[name] < kMaxActorRestarts &&
+        !Interrupted()) {
+      // A lost actor costs only its leased units, which the coordinator re-leases (attempt + 1).
+      ++restarts_[name];
+      sink_.Write("launch", absl::StrCat(name, " exited with code ", *code, "; restarting it (",
+                                         restarts_[name], "/", kMaxActorRestarts, ")"));
+      ChildOptions restart;
+      restart.name = name;
+      restart.argv = argv_[name];
+      MEMR1_ASSIGN_OR_RETURN(child, ChildProcess::Start(restart, &sink_));
+      sink_.Write("launch", absl::StrCat(name, " is pid ", child->pid()));
+      continue;
+    }
+    exited_[name] = *code;
+    if (*code != 0) return Failure(name, *code);
     sink_.Write("launch", absl::StrCat(child->name(), " exited cleanly"));
   }
   return absl::OkStatus();

@@ -13,7 +13,9 @@
 // learners (one process, or `mpirun -np learner.num_ranks`), then actor.num_actors actors. The
 // launcher then polls the coordinator's Status and prints progress when the step changes. It
 // ends when the coordinator exits: 0 with phase DONE is success (the remaining children get a
-// bounded time to exit on their own, then are stopped); a role that exits non-zero first, or a
+// bounded time to exit on their own, then are stopped). An actor that dies (kill -9) is
+// restarted under the same id, up to 3 times: the coordinator re-leases its units. Any other
+// role that exits non-zero first, or a
 // shutdown request (Ctrl-C), makes it tell the coordinator to Shutdown(reason), stop every
 // child (TERM, then KILL after a grace period) and return an error naming the role and the
 // tail of its log.

@@ -160,3 +160,41 @@ TEST_F(LaunchTest, AsynchronousJobAccountsEveryUnitOnceAndRanksAgree) {
 
 }  // namespace
 }  // namespace memr1::job
+
+namespace memr1::job {
+namespace {
+
+// kill -9 of an actor while it works: the launcher restarts it, the coordinator re-leases its
+// units (attempt + 1), and the job still ends with every unit done exactly once.
+TEST_F(LaunchTest, KilledActorIsRestartedAndItsUnitsAreReleased) {
+  const std::string config = WriteConfig("kill-actor", "sync");
+  const std::string out = dir_->Sub("kill-actor");
+  const std::string log = dir_->Sub("kill-actor.out");
+  // The launch runs in the background; once actor-0 has loaded weights (it is in its first
+  // unit), it is killed. Every wait is bounded.
+  const std::string script = absl::StrCat(
+      testing::Memr1Binary(), " launch --timeout 1200 --config ", config, " > ", log, " 2>&1 &\n",
+      "launch=$!\n",
+      "for i in $(seq 1 600); do grep -q 'loaded policy version' ", out,
+      "/logs/actor-0.log 2>/dev/null && break; sleep 0.5; done\n",
+      "pid=$(sed -n 's/.*\\[launch\\] actor-0 is pid \\([0-9]*\\).*/\\1/p' ", log, " | head -1)\n",
+      "kill -9 \"$pid\"\n",
+      "wait $launch\n");
+  const auto run = testing::RunCommand(script);
+  const std::string output = Slurp(log);
+  ASSERT_EQ(run.exit_code, 0) << run.output << output;
+  EXPECT_NE(output.find("actor-0 exited with code 137; restarting it"), std::string::npos)
+      << output;
+  EXPECT_NE(output.find(absl::StrCat("done: ", kSteps * kUnitsPerStep, " units, version ",
+                                     kSteps)),
+            std::string::npos)
+      << output;
+  const auto rank0 = ReadJsonl(out + "/metrics/learner-rank-0.jsonl");
+  const auto rank1 = ReadJsonl(out + "/metrics/learner-rank-1.jsonl");
+  ASSERT_EQ(rank0.size(), static_cast<size_t>(kSteps)) << output;
+  ASSERT_EQ(rank1.size(), static_cast<size_t>(kSteps)) << output;
+  EXPECT_EQ(rank0.back()["params_sha256"], rank1.back()["params_sha256"]);
+}
+
+}  // namespace
+}  // namespace memr1::job
