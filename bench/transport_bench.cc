@@ -144,7 +144,6 @@ void StreamingRows(int units, std::vector<Row>* rows) {
     learner::IngestOptions options;
     options.max_trajectories = 64 * kGroup;  // room for a few steps' worth, as a learner has
     options.vocab_size = 151'000;
-    options.job_token = kToken;
     learner::IngestBuffer buffer(options);
     learner::TrajectoryIngestService ingest(&buffer, kToken);
     GrpcServerOptions server_options;

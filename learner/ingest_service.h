@@ -87,8 +87,6 @@ struct IngestOptions {
   UnitRule unit_rule;
   // How long one wait for room lasts before the waiter re-checks cancellation.
   absl::Duration wait_slice = absl::Milliseconds(50);
-  // The job token streams must carry (empty accepts all).
-  std::string job_token;
 
   // InvalidArgument naming the field for limits < 1 or a non-positive wait slice.
   absl::Status Validate() const;
@@ -183,7 +181,8 @@ class IngestBuffer {
 // order. When the stream ends or breaks, the attempts it left partial are dropped.
 class TrajectoryIngestService final : public v1::TrajectoryIngest::Service {
  public:
-  // `buffer` is not owned and must outlive the service.
+  // `buffer` is not owned and must outlive the service. `job_token`: the token streams must
+  // carry (empty accepts all).
   TrajectoryIngestService(IngestBuffer* buffer, std::string job_token);
 
   grpc::Status Stream(
