@@ -87,6 +87,9 @@ struct IngestOptions {
   UnitRule unit_rule;
   // How long one wait for room lasts before the waiter re-checks cancellation.
   absl::Duration wait_slice = absl::Milliseconds(50);
+  // The job token streams must carry. The buffer does not use it: the role that builds both
+  // passes it on to TrajectoryIngestService (job/learner_role.cc keeps it here).
+  std::string job_token;
 
   // InvalidArgument naming the field for limits < 1 or a non-positive wait slice.
   absl::Status Validate() const;
