@@ -167,6 +167,73 @@ absl::Status JobState::Restore(LoadedState loaded, absl::Time now) {
   return absl::OkStatus();
 }
 
+absl::Status JobState::ResumeFromCheckpoint(int64_t checkpoint_version, absl::Time now) {
+  if (meta_.phase == v1::JOB_PHASE_DONE) return absl::OkStatus();
+  const int64_t keep = std::max<int64_t>(checkpoint_version, -1);  // versions 0..keep survive
+  if (keep > newest_version() + 1 || keep > options_.total_steps) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot resume from the checkpoint of step ", keep, ": the coordinator's newest version is ",
+        newest_version(), " (a checkpoint of another job?)"));
+  }
+  for (int64_t s = 0; s < keep; ++s) {
+    if (!StepComplete(s)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot resume from the checkpoint of step ", keep, ": step ", s,
+          " is not complete in the coordinator's state ", store_->dir()));
+    }
+  }
+  JobMeta meta = meta_;
+  if (meta.latest_checkpoint_version > keep) {
+    // The newer checkpoint the coordinator saw is gone from disk: the older one rules.
+    meta.latest_checkpoint_version = keep;
+    meta.latest_checkpoint = keep >= 0 ? versions_[keep].checkpoint_dir : "";
+  }
+  meta.phase = v1::JOB_PHASE_STARTING;
+  meta.error.clear();
+  meta.checkpoint_step = -1;
+  StateStore::Batch batch;
+  for (int64_t v = keep + 1; v <= newest_version(); ++v) batch.DeleteVersion(v);
+  std::vector<std::pair<Unit*, UnitRecord>> changed;
+  int64_t rolled_back = 0;
+  const int64_t first_step = std::max<int64_t>(keep, 0);
+  for (int64_t s = first_step; s < static_cast<int64_t>(steps_.size()); ++s) {
+    for (Unit& unit : steps_[s]) {
+      if (unit.record.state == UnitState::kPending) continue;
+      rolled_back += unit.record.state == UnitState::kDone ? 1 : 0;
+      UnitRecord record = unit.record;
+      record.state = UnitState::kPending;
+      record.holder.clear();
+      record.accepted_attempt = 0;
+      record.trajectories = 0;
+      record.reward_sum = 0;
+      record.policy_version = -1;
+      batch.Put(record);
+      changed.emplace_back(&unit, record);
+    }
+  }
+  batch.Put(meta);
+  MEMR1_RETURN_IF_ERROR(store_->Commit(&batch));
+  const int64_t forgotten = newest_version() - keep;
+  if (static_cast<int64_t>(versions_.size()) > keep + 1) versions_.resize(keep + 1);
+  for (auto& [unit, record] : changed) {
+    unit->record = record;
+    unit->lease_deadline = absl::InfinitePast();
+  }
+  meta_ = meta;
+  roles_.clear();
+  recent_.clear();
+  awaiting_reregistration_ = false;
+  restarted_at_ = now;
+  MEMR1_LOG(INFO) << "coordinator: resuming from "
+                  << (keep >= 0 ? absl::StrCat("the checkpoint of version ", keep, " (",
+                                               meta_.latest_checkpoint, ")")
+                                : std::string("the initial weights (no checkpoint yet)"))
+                  << ": " << std::max<int64_t>(forgotten, 0) << " later version(s) forgotten, "
+                  << rolled_back << " accepted unit(s) of step " << first_step
+                  << " and later rolled back";
+  return absl::OkStatus();
+}
+
 void JobState::Materialize(int64_t steps) {
   steps = std::min<int64_t>(steps, options_.total_steps);
   while (static_cast<int64_t>(steps_.size()) < steps) {

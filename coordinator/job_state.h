@@ -119,6 +119,21 @@ class JobState {
   v1::StatusResponse Status(absl::Time now);
   // See coordinator.proto Shutdown. A finished job (DONE/FAILED) stays as it is.
   absl::Status Shutdown(const std::string& reason, absl::Time now);
+  // `memr1 launch --resume`: rolls the job back to the checkpoint the restarted learners will
+  // restore, `checkpoint_version` (the trained steps it holds, read from the learners'
+  // checkpoints/LATEST; -1 when there is none), so that they continue exactly where it was
+  // written. It may be newer than the newest checkpoint the coordinator recorded (a learner
+  // killed between writing it and publishing it). Phase back to STARTING (error cleared);
+  // versions after checkpoint_version are forgotten (all of them for -1: the learners publish
+  // the initial weights again); every unit of a step >= checkpoint_version goes back to
+  // pending, its acceptance forgotten (training that the checkpoint does not hold consumed it),
+  // its attempt number kept so the next lease is a new attempt and a late completion of an old
+  // one is refused. Counters (trajectories accepted, re-leased units, refusals, restarts) are
+  // kept: they count what happened. Live leases are dropped: every role registers again.
+  // A DONE job stays DONE (OK, nothing changes). FailedPrecondition when some step before
+  // checkpoint_version is not complete or it is past the next version (not this job's
+  // checkpoint). One batch; on a write error nothing changes.
+  absl::Status ResumeFromCheckpoint(int64_t checkpoint_version, absl::Time now);
   // Expires leases (role and unit) and checks the phase rules; every method calls it first.
   absl::Status Tick(absl::Time now);
 

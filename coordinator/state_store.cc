@@ -167,6 +167,7 @@ void StateStore::Batch::Put(const UnitRecord& unit) {
 void StateStore::Batch::Put(const VersionRecord& version) {
   batch_->Put(VersionKey(version.version), VersionToJson(version).dump());
 }
+void StateStore::Batch::DeleteVersion(int64_t version) { batch_->Delete(VersionKey(version)); }
 bool StateStore::Batch::empty() const { return batch_->Count() == 0; }
 
 StateStore::StateStore(std::string dir, std::unique_ptr<rocksdb::DB> db)

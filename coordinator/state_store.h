@@ -90,6 +90,8 @@ class StateStore {
     void Put(const JobMeta& meta);
     void Put(const UnitRecord& unit);
     void Put(const VersionRecord& version);
+    // Forgets a published version (resume from a checkpoint before it).
+    void DeleteVersion(int64_t version);
     bool empty() const;
 
    private:

@@ -442,6 +442,90 @@ TEST_F(JobStateTest, StateOfAnotherJobIsRefused) {
   EXPECT_EQ(state.status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
+// `memr1 launch --resume` after a lost learner rank: back to the checkpoint of step 2, the
+// version after it forgotten, the accepted units of steps 2 and 3 trained again as new
+// attempts, counters kept; the state survives a restart and the job then ends DONE.
+TEST_F(JobStateTest, ResumeFromCheckpointRollsBackLaterVersionsAndUnits) {
+  JobOptions options = TestOptions();
+  options.total_steps = 4;  // checkpoints after steps 1 and 3: versions 2 and 4
+  Open(options);
+  RegisterAll();
+  ASSERT_TRUE(Publish(0).ok());
+  RunStep(0);
+  ASSERT_TRUE(Publish(1).ok());
+  RunStep(1);
+  ASSERT_TRUE(Publish(2, "/ckpt/v2").ok());
+  const std::vector<v1::WorkUnit> old_step2 = Lease(actor0_, 4, 2);
+  ASSERT_EQ(old_step2.size(), 4u);
+  for (const v1::WorkUnit& unit : old_step2) ASSERT_TRUE(Complete(actor0_, unit).accepted());
+  ASSERT_TRUE(Publish(3).ok());
+  const std::vector<v1::WorkUnit> old_step3 = Lease(actor1_, 2, 3);
+  ASSERT_EQ(old_step3.size(), 2u);
+  ASSERT_TRUE(Complete(actor1_, old_step3[0]).accepted());
+  ASSERT_TRUE(state_->Shutdown("learner exited with code 137", now_).ok());
+  ASSERT_EQ(state_->phase(), v1::JOB_PHASE_FAILED);
+  const int64_t released = state_->units_released();
+  const int64_t late = state_->late_completions_refused();
+
+  Open(options);  // the launcher opens the state of the stopped job
+  EXPECT_EQ(state_->ResumeFromCheckpoint(5, now_).code(), absl::StatusCode::kFailedPrecondition)
+      << "a checkpoint the state cannot have come from";
+  ASSERT_TRUE(state_->ResumeFromCheckpoint(2, now_).ok());
+  EXPECT_EQ(state_->phase(), v1::JOB_PHASE_STARTING);
+  EXPECT_TRUE(state_->error().empty()) << state_->error();
+  EXPECT_EQ(state_->newest_version(), 2);
+  EXPECT_EQ(state_->CountUnits(UnitState::kDone), 8) << "steps 0 and 1 stay accepted";
+  EXPECT_EQ(state_->CountUnits(UnitState::kLeased), 0);
+  EXPECT_EQ(state_->late_completions_refused(), late);
+  EXPECT_GE(state_->units_released(), released);
+
+  Open(options);  // the coordinator starts on the rolled-back state
+  EXPECT_EQ(state_->phase(), v1::JOB_PHASE_STARTING);
+  EXPECT_EQ(state_->newest_version(), 2);
+  EXPECT_EQ(state_->CountUnits(UnitState::kDone), 8);
+  EXPECT_EQ(state_->Status(now_).latest_checkpoint(), "/ckpt/v2");
+  RegisterAll();
+  EXPECT_EQ(state_->phase(), v1::JOB_PHASE_RUNNING);
+  ASSERT_TRUE(Publish(2, "/ckpt/v2").ok()) << "the restored learner republishes its version";
+  EXPECT_EQ(Publish(3).code(), absl::StatusCode::kFailedPrecondition)
+      << "step 2 must be trained again before version 3";
+  EXPECT_FALSE(StepUnits(2, 0).complete());
+  // A completion of an attempt from before the resume is refused.
+  EXPECT_FALSE(Complete(actor0_, old_step2[1]).accepted());
+  const std::vector<v1::WorkUnit> step2 = Lease(actor0_, 100, 2);
+  ASSERT_EQ(step2.size(), 4u);
+  for (const v1::WorkUnit& unit : step2) {
+    EXPECT_EQ(unit.attempt(), 2) << unit.id() << ": a new attempt, not the accepted one";
+    ASSERT_TRUE(Complete(actor0_, unit).accepted());
+  }
+  ASSERT_TRUE(Publish(3).ok());
+  const std::vector<v1::WorkUnit> step3 = Lease(actor0_, 100, 3);
+  ASSERT_EQ(step3.size(), 4u);
+  for (const v1::WorkUnit& unit : step3) ASSERT_TRUE(Complete(actor0_, unit).accepted());
+  EXPECT_EQ(step3[0].attempt(), 2) << "3-0 was accepted before the resume";
+  ASSERT_TRUE(Publish(4, "/ckpt/v4").ok());
+  EXPECT_EQ(state_->phase(), v1::JOB_PHASE_DONE);
+  EXPECT_EQ(state_->Status(now_).units_done(), 16);
+  // A finished job stays finished.
+  ASSERT_TRUE(state_->ResumeFromCheckpoint(4, now_).ok());
+  EXPECT_EQ(state_->phase(), v1::JOB_PHASE_DONE);
+}
+
+TEST_F(JobStateTest, ResumeWithoutCheckpointForgetsEveryVersion) {
+  Open();
+  RegisterAll();
+  ASSERT_TRUE(Publish(0).ok());
+  RunStep(0);
+  ASSERT_TRUE(Publish(1).ok());
+  Open();
+  ASSERT_TRUE(state_->ResumeFromCheckpoint(-1, now_).ok());
+  EXPECT_EQ(state_->newest_version(), -1);
+  EXPECT_EQ(state_->CountUnits(UnitState::kDone), 0);
+  RegisterAll();
+  ASSERT_TRUE(Publish(0).ok()) << "the initial weights are published again";
+  EXPECT_EQ(Lease(actor0_, 100, 0).size(), 4u);
+}
+
 TEST(JobOptionsTest, FromConfigCountsGroups) {
   v1::JobConfig config;
   config.mutable_learner()->set_global_batch_size(16);
