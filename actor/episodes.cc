@@ -282,9 +282,11 @@ absl::StatusOr<EpisodeResult> EpisodeRunner::RunManagerEpisode(const ManagerEpis
   std::string why_none;
   absl::StatusOr<std::vector<std::string>> facts = m.ExtractFacts(turns[t], spec.seed, &why_none);
   if (!facts.ok()) return Annotate(facts.status(), where);
-  if (facts->empty()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(where, ": the turn has no facts: ", why_none));
+  // A turn without facts (LLM extraction found none, or its output did not parse) is still an
+  // episode: the manager sees an empty fact list, and deciding nothing is the right answer. So
+  // every work unit yields a whole group, as the learner's batch arithmetic expects.
+  if (facts->empty() && !why_none.empty()) {
+    MEMR1_LOG(INFO) << where << ": no facts (" << why_none << "); the group decides on none";
   }
   ManagerInput input;
   input.turn = turns[t];

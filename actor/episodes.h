@@ -5,7 +5,8 @@
 // Memory Manager episode (training the MM; the Answer Agent is frozen), at turn t of a
 // conversation whose bank (built by BankBuilder, seq >= t) is `base_bank`:
 //   1. the turn's facts are extracted once (identity, or the extraction policy with the frozen
-//      sampling options);
+//      sampling options); a turn without facts still makes an episode (an empty fact list, for
+//      which deciding nothing is right), so every episode yields a whole group;
 //   2. related memories are retrieved from the base bank as of seq t (the state before turn t;
 //      nothing for t == 0);
 //   3. ONE manager request is sampled group_size times (sampling seed = spec.seed + g) in one
@@ -37,7 +38,7 @@
 // FailedPrecondition otherwise, before any bank is touched.
 //
 // Errors: policy and memstore failures fail the episode (nothing is returned; forks are
-// dropped). Bad specs are InvalidArgument; a turn with no qualifying question or no facts is
+// dropped). Bad specs are InvalidArgument; a turn with no qualifying question is
 // FailedPrecondition naming the conversation and turn.
 //
 // Thread safety: an EpisodeRunner is not thread safe (the policies are not); use one per thread

@@ -115,11 +115,6 @@ absl::StatusOr<RolloutSummary> RunRollouts(const v1::JobConfig& job,
       spec.seed = seed;
       spec.work_unit_id = episode_id;
       result = runner->RunManagerEpisode(spec);
-      if (result.status().code() == absl::StatusCode::kFailedPrecondition) {
-        ++summary.skipped;  // no facts at this turn (LLM extraction found none)
-        meter.Update(e + 1);
-        continue;
-      }
     } else {
       AnswerEpisodeSpec spec;
       spec.conversation = &conversation;

@@ -14,7 +14,6 @@
 //      Fisher-Yates, the same order on every platform) and taken in order, reshuffled for each
 //      further pass when more episodes are asked for than there are candidates.
 //   3. Episode e has id "<seed>-<e>" (its group id) and sampling seed seed * 1000003 + e.
-//      An MM episode whose turn yields no facts is skipped and counted.
 //
 // Memstore: as for evaluation (actor/job_memstore.h), the local store's data in
 // <output_dir>/rollout/memstore.
@@ -44,7 +43,6 @@ struct RolloutOptions {
 struct RolloutSummary {
   std::string agent;     // "memory_manager" or "answer_agent"
   int64_t episodes = 0;  // episodes run
-  int64_t skipped = 0;   // MM turns without facts
   std::vector<v1::Trajectory> trajectories;
   double mean_reward = 0;
   // Groups whose members all got the same reward (no learning signal for GRPO).

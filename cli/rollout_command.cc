@@ -32,10 +32,9 @@ absl::Status RunRollout(const RolloutFlags& flags) {
   // Written only when every episode succeeded (atomically: a reader never sees half a file).
   MEMR1_RETURN_IF_ERROR(learner::WriteTrajectoriesJsonl(flags.output, summary.trajectories));
   std::cout << absl::StrFormat(
-      "%s: %d episodes (%d skipped without facts), %d trajectories, mean reward %.4f, %d "
-      "groups with equal rewards\n",
-      summary.agent, summary.episodes, summary.skipped, summary.trajectories.size(),
-      summary.mean_reward, summary.flat_groups);
+      "%s: %d episodes, %d trajectories, mean reward %.4f, %d groups with equal rewards\n",
+      summary.agent, summary.episodes, summary.trajectories.size(), summary.mean_reward,
+      summary.flat_groups);
   for (const auto& [kind, count] : summary.format_failures) {
     std::cout << "format failures " << kind << ": " << count << "\n";
   }
