@@ -1,6 +1,5 @@
 #include "actor/weight_client.h"
 
-#include <openssl/evp.h>
 
 #include <thread>
 #include <utility>
@@ -10,28 +9,12 @@
 #include "common/grpc_status.h"
 #include "common/logging.h"
 #include "common/metrics.h"
+#include "common/sha256.h"
 #include "common/status_macros.h"
 #include "llm/safetensors_buffer.h"
 
 namespace memr1::actor {
 namespace {
-
-// SHA-256 hex through OpenSSL EVP (libcrypto comes with gRPC's dependencies). Empty on an
-// OpenSSL failure, which then matches no manifest hash.
-std::string Sha256Hex(const std::string& bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
-    return "";
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < length; ++i) {
-    hex.push_back(kHex[digest[i] >> 4]);
-    hex.push_back(kHex[digest[i] & 0xf]);
-  }
-  return hex;
-}
 
 bool Retryable(absl::StatusCode code) {
   return code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded ||

@@ -1,6 +1,5 @@
 #include "learner/weight_publisher.h"
 
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <memory>
@@ -15,23 +14,6 @@
 
 namespace memr1::learner {
 
-std::string Sha256Hex(absl::string_view bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  // EVP_Digest is one-shot; SHA-256 never fails on valid input, so a failure is a broken
-  // OpenSSL installation: return an empty hash that matches nothing.
-  if (EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
-    return "";
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(2 * length);
-  for (unsigned int i = 0; i < length; ++i) {
-    hex.push_back(kHex[digest[i] >> 4]);
-    hex.push_back(kHex[digest[i] & 0xf]);
-  }
-  return hex;
-}
 
 absl::Status WeightPublisherOptions::Validate() const {
   if (chunk_bytes < 1 || chunk_bytes > kMaxWeightChunkBytes) {

@@ -20,6 +20,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/sha256.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "memr1/v1/learner_service.grpc.pb.h"
@@ -30,8 +31,8 @@ class CausalLM;
 
 namespace memr1::learner {
 
-// SHA-256 of `bytes` as 64 lowercase hex digits (OpenSSL EVP).
-std::string Sha256Hex(absl::string_view bytes);
+// SHA-256 hex of published bytes (common/sha256.h).
+using ::memr1::Sha256Hex;
 
 inline constexpr int32_t kMaxWeightChunkBytes = 4 << 20;
 
