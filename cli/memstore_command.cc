@@ -9,7 +9,10 @@
 #include "absl/strings/str_split.h"
 #include "cli/command.h"
 #include "common/config.h"
+#include "common/file_util.h"
 #include "common/logging.h"
+#include "common/metrics.h"
+#include "common/metrics_server.h"
 #include "common/shutdown.h"
 #include "common/status_macros.h"
 #include "memstore/bench_runner.h"
@@ -33,9 +36,7 @@ void AddJobFlags(CLI::App* command, JobFlags* flags) {
   command->add_option("--set", flags->overrides, "Override one config field (repeatable)")
       ->take_all();
   command->add_option("--job", flags->job, "Job (tenant) name; default: the config's name");
-  command
-      ->add_option("--job-token", flags->job_token,
-                   "Job token; default: the config's job_token")
+  command->add_option("--job-token", flags->job_token, "Job token; default: the config's job_token")
       ->each([flags](const std::string&) { flags->job_token_given = true; });
 }
 
@@ -93,18 +94,14 @@ absl::Status Serve(const ServeFlags& flags) {
                          memstore::MemstoreServer::Start(options));
   if (!flags.address_file.empty()) {
     // Written whole, then renamed: a reader never sees a partial address.
-    const std::string temp = flags.address_file + ".tmp";
-    {
-      std::ofstream out(temp, std::ios::trunc);
-      out << server->address() << "\n";
-      if (!out.good()) {
-        return absl::InternalError(absl::StrCat("cannot write '", temp, "'"));
-      }
-    }
-    if (std::rename(temp.c_str(), flags.address_file.c_str()) != 0) {
-      return absl::InternalError(
-          absl::StrCat("cannot rename '", temp, "' to '", flags.address_file, "'"));
-    }
+    MEMR1_RETURN_IF_ERROR(WriteFileAtomically(flags.address_file, server->address() + "\n"));
+  }
+  std::unique_ptr<MetricsServer> metrics;
+  if (!config.observability().metrics_listen().empty()) {
+    MEMR1_ASSIGN_OR_RETURN(metrics, MetricsServer::Start(config.observability().metrics_listen(),
+                                                         &MetricsRegistry::Default()));
+    MEMR1_LOG(INFO) << "memstore: Prometheus metrics on http://" << metrics->address()
+                    << "/metrics";
   }
   MEMR1_LOG(INFO) << "memstore shard serving on " << server->address() << " (data dir "
                   << flags.data_dir << ", " << options.job_tokens.size() << " job(s))";
@@ -150,12 +147,11 @@ void RegisterMemstoreCommands(CLI::App& app, CommandRunner& runner) {
   memstore->require_subcommand(1);
 
   auto serve_flags = std::make_shared<ServeFlags>();
-  CLI::App* serve = memstore->add_subcommand(
-      "serve", "Serve one memstore shard until SIGINT/SIGTERM");
+  CLI::App* serve =
+      memstore->add_subcommand("serve", "Serve one memstore shard until SIGINT/SIGTERM");
   serve->add_option("--data-dir", serve_flags->data_dir, "RocksDB directory of this shard")
       ->required();
-  serve->add_option("--listen", serve_flags->listen, "host:port to bind (port 0: any)")
-      ->required();
+  serve->add_option("--listen", serve_flags->listen, "host:port to bind (port 0: any)")->required();
   serve->add_option("--address-file", serve_flags->address_file,
                     "Write the bound host:port to this file once serving");
   serve->add_option("--tenant", serve_flags->tenants,
@@ -175,8 +171,9 @@ void RegisterMemstoreCommands(CLI::App& app, CommandRunner& runner) {
   bench->add_option("--ops-per-apply", bench_flags->ops_per_apply, "ADD ops per Apply")
       ->capture_default_str()
       ->check(CLI::Range(1, 1024));
-  bench->add_option("--search-memories", bench_flags->search_memories,
-                    "Memories in the searched bank")
+  bench
+      ->add_option("--search-memories", bench_flags->search_memories,
+                   "Memories in the searched bank")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
   bench->add_option("--fork-sizes", bench_flags->fork_sizes, "Bank sizes to fork")
@@ -184,8 +181,9 @@ void RegisterMemstoreCommands(CLI::App& app, CommandRunner& runner) {
   bench->add_option("--forks", bench_flags->forks, "Forks per size")
       ->capture_default_str()
       ->check(CLI::Range(1, 10000));
-  bench->add_option("--bank-prefix", bench_flags->bank_prefix,
-                    "Prefix of the banks the run creates and drops")
+  bench
+      ->add_option("--bank-prefix", bench_flags->bank_prefix,
+                   "Prefix of the banks the run creates and drops")
       ->capture_default_str();
   AddJobFlags(bench, &bench_flags->job);
   runner.Bind(bench, [bench_flags]() { return Bench(*bench_flags); });
