@@ -28,6 +28,7 @@ absl::StatusOr<Response> CoordinatorClient::Call(const char* name, Method method
                                                  const Request& request) {
   grpc::ClientContext context;
   SetDeadline(&context, options_.timeout);
+  context.set_wait_for_ready(options_.wait_for_ready);
   AttachJobToken(&context, options_.job_token);
   Response response;
   const grpc::Status status = ((*stub_).*method)(&context, request, &response);

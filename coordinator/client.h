@@ -27,6 +27,10 @@ struct ClientOptions {
   std::string job_token;
   absl::Duration timeout = absl::Seconds(10);
   ChannelOptions channel;
+  // Calls wait (up to `timeout`) for an unreachable coordinator to come back instead of failing
+  // at once with Unavailable: the job's roles set it so that a coordinator restarted by the
+  // launcher costs them a pause, not an error; interactive tools (`memr1 status`) leave it off.
+  bool wait_for_ready = false;
 };
 
 class CoordinatorClient {

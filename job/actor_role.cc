@@ -177,6 +177,7 @@ absl::Status ActorRole::Setup() {
   coordinator::ClientOptions client_options;
   client_options.address = options_.coordinator;
   client_options.job_token = config_.job_token();
+  client_options.wait_for_ready = true;  // a restarted coordinator is a pause
   MEMR1_ASSIGN_OR_RETURN(client_, coordinator::CoordinatorClient::Connect(client_options));
   return Register();
 }
@@ -368,6 +369,8 @@ void ActorRole::Close() {
 
 absl::Status ActorRole::Run() {
   MEMR1_RETURN_IF_ERROR(Setup());
+  // The idle fraction counts from here: loading the models is start-up, not waiting for work.
+  started_ = absl::Now();
   int failures = 0;
   while (true) {
     if (Interrupted()) return absl::CancelledError(absl::StrCat(options_.id, ": shutdown requested"));

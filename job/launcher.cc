@@ -15,6 +15,7 @@
 #include <sstream>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -25,13 +26,27 @@
 #include "common/shutdown.h"
 #include "common/status_macros.h"
 #include "coordinator/client.h"
+#include "coordinator/job_state.h"
+#include "coordinator/server.h"
+#include "coordinator/state_store.h"
 
 namespace memr1::job {
 namespace {
 
 namespace fs = std::filesystem;
 
-constexpr int kMaxActorRestarts = 3;
+// Restarts of one role within a launch (each costs only the role's in-flight work).
+constexpr int kMaxRestarts = 3;
+
+// Which dead children are restarted: an actor whenever it fails (its units are re-leased); a
+// memstore shard or the coordinator only when a signal killed it (kill -9, the OOM killer), on
+// its own data and address — one that exited with an error of its own (a bad config, a FAILED
+// job) would only fail again, and the job must stop with that error.
+bool Restartable(const std::string& name, int code) {
+  if (name.rfind("actor-", 0) == 0) return code != 0;
+  if (name == "coordinator" || name.rfind("memstore-", 0) == 0) return code > 128;
+  return false;
+}
 
 // 128 random bits as hex: the job token when the config names none.
 std::string RandomToken() {
@@ -83,6 +98,53 @@ const char* PhaseName(v1::JobPhase phase) {
   }
 }
 
+// The trained steps of the checkpoint the learners restore on --resume (checkpoints/LATEST
+// names "step-<N>"); -1 when there is none yet.
+absl::StatusOr<int64_t> LatestCheckpointStep(const fs::path& checkpoints) {
+  std::ifstream in(checkpoints / "LATEST");
+  if (!in) return -1;
+  std::string line;
+  std::getline(in, line);
+  absl::string_view name = line;
+  int64_t step = -1;
+  if (!absl::ConsumePrefix(&name, "step-") || !absl::SimpleAtoi(name, &step) || step < 0) {
+    return absl::DataLossError(absl::StrCat((checkpoints / "LATEST").string(), " holds '", name,
+                                            "', not step-<N>"));
+  }
+  return step;
+}
+
+// --resume: rolls the coordinator's state back to the learners' latest checkpoint before the
+// coordinator starts (JobState::ResumeFromCheckpoint), so versions and accepted units after it
+// are trained again, from the same episodes and seeds.
+// Returns true when the job is already DONE (there is nothing to resume).
+absl::StatusOr<bool> RollBackToCheckpoint(const v1::JobConfig& config, const fs::path& checkpoints,
+                                          LogSink* sink) {
+  MEMR1_ASSIGN_OR_RETURN(const int64_t step, LatestCheckpointStep(checkpoints));
+  MEMR1_ASSIGN_OR_RETURN(coordinator::ServerOptions options,
+                         coordinator::ServerOptionsFromConfig(config));
+  MEMR1_ASSIGN_OR_RETURN(std::unique_ptr<coordinator::StateStore> store,
+                         coordinator::StateStore::Open(options.state_dir));
+  MEMR1_ASSIGN_OR_RETURN(std::unique_ptr<coordinator::JobState> state,
+                         coordinator::JobState::Open(options.job, std::move(options.episodes),
+                                                     std::move(store), absl::Now()));
+  if (state->phase() == v1::JOB_PHASE_DONE) {
+    sink->Write("launch", absl::StrCat("resume: the job in ", options.state_dir,
+                                       " is already done (version ", state->newest_version(),
+                                       "); nothing to run"));
+    return true;
+  }
+  const std::string before = v1::JobPhase_Name(state->phase());
+  MEMR1_RETURN_IF_ERROR(Annotate(state->ResumeFromCheckpoint(step, absl::Now()),
+                                 absl::StrCat("resuming the job in ", options.state_dir)));
+  sink->Write("launch", absl::StrCat("resume: the job was ", before, "; continuing from ",
+                                     step < 0 ? std::string("the initial weights (no checkpoint)")
+                                              : absl::StrCat("the checkpoint of step ", step),
+                                     " with ", state->CountUnits(coordinator::UnitState::kDone),
+                                     " unit(s) done"));
+  return false;
+}
+
 class Launch {
  public:
   Launch(const LaunchOptions& options, ShutdownSignal* shutdown)
@@ -97,6 +159,9 @@ class Launch {
   absl::Status StartChild(const std::string& name, std::vector<std::string> argv);
   // Waits for `path` to hold an address while `name` runs.
   absl::StatusOr<std::string> AwaitAddress(const std::string& name, const fs::path& path);
+  // From now on `name` restarts on `address` (its port was picked by the OS at the first start;
+  // the shard list in job.yaml and the roles' channels keep pointing at it).
+  void PinAddress(const std::string& name, const std::string& address);
   // Aborted naming a child that exited with a non-zero code, if any.
   absl::Status CheckChildren();
   absl::Status Failure(const std::string& name, int code);
@@ -114,7 +179,7 @@ class Launch {
   // In start order; stopped in reverse order.
   std::vector<std::unique_ptr<ChildProcess>> children_;
   std::map<std::string, int> exited_;
-  // Actors are restarted when they die (their units are re-leased by the coordinator).
+  // How each child was started, for restarts (see Restartable).
   std::map<std::string, std::vector<std::string>> argv_;
   std::map<std::string, int> restarts_;
   std::unique_ptr<coordinator::CoordinatorClient> client_;
@@ -182,12 +247,14 @@ absl::Status Launch::CheckChildren() {
     const std::optional<int> code = child->Poll();
     if (!code.has_value()) continue;
     const std::string name = child->name();
-    if (*code != 0 && name.rfind("actor-", 0) == 0 && restarts_[name] < kMaxActorRestarts &&
-        !Interrupted()) {
-      // A lost actor costs only its leased units, which the coordinator re-leases (attempt + 1).
+    if (Restartable(name, *code) && restarts_[name] < kMaxRestarts && !Interrupted()) {
+      // A lost actor costs only its leased units, which the coordinator re-leases (attempt + 1);
+      // a restarted shard serves its RocksDB data again (acknowledged operations are in its
+      // WAL) and the actors retry the episodes that failed against it; a restarted coordinator
+      // resumes from its state directory and the roles register again.
       ++restarts_[name];
       sink_.Write("launch", absl::StrCat(name, " exited with code ", *code, "; restarting it (",
-                                         restarts_[name], "/", kMaxActorRestarts, ")"));
+                                         restarts_[name], "/", kMaxRestarts, ")"));
       ChildOptions restart;
       restart.name = name;
       restart.argv = argv_[name];
@@ -200,6 +267,17 @@ absl::Status Launch::CheckChildren() {
     sink_.Write("launch", absl::StrCat(child->name(), " exited cleanly"));
   }
   return absl::OkStatus();
+}
+
+void Launch::PinAddress(const std::string& name, const std::string& address) {
+  std::vector<std::string>& argv = argv_[name];
+  for (size_t i = 0; i + 1 < argv.size(); ++i) {
+    if (argv[i] == "--listen") {
+      argv[i + 1] = address;
+      return;
+    }
+  }
+  argv.insert(argv.end(), {"--listen", address});
 }
 
 absl::StatusOr<std::string> Launch::AwaitAddress(const std::string& name, const fs::path& path) {
@@ -252,6 +330,15 @@ absl::StatusOr<LaunchResult> Launch::Run() {
   result.output_dir = output_.string();
   const std::string config_flag = config_file_.string();
   const fs::path addresses = output_ / "addresses";
+  // --resume: the coordinator's state is first rolled back to the learners' checkpoint.
+  if (options_.resume) {
+    MEMR1_ASSIGN_OR_RETURN(const bool done,
+                           RollBackToCheckpoint(config_, output_ / "checkpoints", &sink_));
+    if (done) {
+      result.status.set_phase(v1::JOB_PHASE_DONE);
+      return result;
+    }
+  }
 
   // 1. Memstore shards; their addresses go into job.yaml for the actors.
   const int shards = config_.memstore().num_shards();
@@ -266,6 +353,7 @@ absl::StatusOr<LaunchResult> Launch::Run() {
   for (int i = 0; i < shards; ++i) {
     const std::string name = absl::StrCat("memstore-", i);
     MEMR1_ASSIGN_OR_RETURN(const std::string address, AwaitAddress(name, addresses / name));
+    PinAddress(name, address);
     config_.mutable_memstore()->add_shards(address);
   }
   MEMR1_RETURN_IF_ERROR(WritePrivateFile(config_file_, MessageToYaml(config_)));
@@ -276,6 +364,7 @@ absl::StatusOr<LaunchResult> Launch::Run() {
                                     "--address-file", (addresses / "coordinator").string()}));
   MEMR1_ASSIGN_OR_RETURN(const std::string coordinator_address,
                          AwaitAddress("coordinator", addresses / "coordinator"));
+  PinAddress("coordinator", coordinator_address);
   coordinator::ClientOptions client_options;
   client_options.address = coordinator_address;
   client_options.job_token = config_.job_token();
@@ -347,6 +436,18 @@ absl::StatusOr<LaunchResult> Launch::Run() {
       absl::SleepFor(absl::Milliseconds(200));
     }
     if (failure.ok()) {
+      // The roles' own measure of waiting (actors: for work; learners: for accepted units and
+      // their trajectories), as of their last heartbeat: what sync vs async mode changes.
+      std::vector<std::string> idle;
+      for (const v1::RoleStatus& role : result.status.roles()) {
+        const auto it = role.gauges().find("idle_fraction");
+        if (it != role.gauges().end()) {
+          idle.push_back(absl::StrFormat("%s %.3f", role.role_id(), it->second));
+        }
+      }
+      if (!idle.empty()) {
+        sink_.Write("launch", absl::StrCat("idle fractions: ", absl::StrJoin(idle, ", ")));
+      }
       sink_.Write("launch", absl::StrCat("job ", config_.name(), " done: ",
                                          result.status.units_done(), " units, version ",
                                          result.status.policy_version(), ", outputs in ",

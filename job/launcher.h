@@ -14,14 +14,21 @@
 // launcher then polls the coordinator's Status and prints progress when the step changes. It
 // ends when the coordinator exits: 0 with phase DONE is success (the remaining children get a
 // bounded time to exit on their own, then are stopped). An actor that dies (kill -9) is
-// restarted under the same id, up to 3 times: the coordinator re-leases its units. Any other
-// role that exits non-zero first, or a
+// restarted under the same id, up to 3 times: the coordinator re-leases its units. A memstore
+// shard or the coordinator killed by a signal is restarted, up to 3 times, on its data or state
+// directory and on the address it bound first (`--listen 127.0.0.1:<port>`), so the shard list
+// and the roles' channels stay valid: actors retry the episodes that failed against a shard,
+// and every role registers again with a restarted coordinator. Any other role that exits
+// non-zero first (a learner rank: the job stops and `--resume` continues it), or a
 // shutdown request (Ctrl-C), makes it tell the coordinator to Shutdown(reason), stop every
 // child (TERM, then KILL after a grace period) and return an error naming the role and the
 // tail of its log.
 //
-// --resume: the coordinator's state directory and the memstore data are reused and the
-// learners restore the latest checkpoint; without it an output_dir that already holds a job's
+// --resume: the coordinator's state directory and the memstore data are reused, the
+// coordinator's state is rolled back to the learners' latest checkpoint (checkpoints/LATEST;
+// JobState::ResumeFromCheckpoint: versions after it forgotten, units of later steps trained
+// again as new attempts) and the learners restore that checkpoint, so a job stopped by a lost
+// learner rank ends with the parameters of an uninterrupted run; without it an output_dir that already holds a job's
 // coordinator state is refused (FailedPrecondition), so two jobs never mix.
 //
 // Thread safety: RunLaunch is a blocking call; run one per process (it owns the children).

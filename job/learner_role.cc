@@ -378,6 +378,7 @@ absl::Status LearnerRole::Run() {
   coordinator::ClientOptions client_options;
   client_options.address = options_.coordinator;
   client_options.job_token = config_.job_token();
+  client_options.wait_for_ready = true;  // a restarted coordinator is a pause
   MEMR1_ASSIGN_OR_RETURN(client_, coordinator::CoordinatorClient::Connect(client_options));
   MEMR1_RETURN_IF_ERROR(Register());
 
@@ -402,6 +403,10 @@ absl::Status LearnerRole::Run() {
 
   const std::string config_yaml = MessageToYaml(config_);
   const int64_t total = l.total_steps();
+  // The idle fraction (waiting for accepted units and their trajectories) counts from here:
+  // loading the model and the checkpoint is start-up.
+  started_ = absl::Now();
+  idle_ = absl::ZeroDuration();
   while (trainer->steps() < total) {
     const int64_t step = trainer->steps();
     MEMR1_ASSIGN_OR_RETURN(const v1::StepUnitsResponse units, AwaitStep(step));
@@ -479,6 +484,9 @@ absl::Status LearnerRole::Run() {
       step_metrics.flush();
       MEMR1_RETURN_IF_ERROR(Publish(trainer->steps(), bytes, MetricsMap(metrics), checkpoint_dir));
     }
+    heartbeater_->Report(trainer->steps(), "",
+                         {{"idle_fraction", absl::FDivDuration(idle_, absl::Now() - started_)},
+                          {"step", static_cast<double>(trainer->steps())}});
     MEMR1_RETURN_IF_ERROR(Stopped());
   }
   MEMR1_LOG(INFO) << "learner rank " << rank_ << ": all " << total << " steps trained";

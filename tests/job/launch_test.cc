@@ -45,6 +45,19 @@ std::vector<nlohmann::json> ReadJsonl(const std::string& path) {
   return lines;
 }
 
+// The warning and error lines of a role's log (what a failure message should show).
+std::string WarningLines(const std::string& log) {
+  std::string lines;
+  std::istringstream in(log);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find(" W ") != std::string::npos || line.find(" E ") != std::string::npos) {
+      lines += line + "\n";
+    }
+  }
+  return lines;
+}
+
 constexpr int kSteps = 2;
 constexpr int kUnitsPerStep = 2;  // global batch 4 / group size 2
 
@@ -75,7 +88,8 @@ class LaunchTest : public ::testing::Test {
   }
 
   // A job config of `name` in `mode` ("sync" / "async").
-  std::string WriteConfig(const std::string& name, const std::string& mode) {
+  std::string WriteConfig(const std::string& name, const std::string& mode, int steps = kSteps,
+                          int checkpoint_every = 1) {
     const std::string path = dir_->Sub(name + ".yaml");
     std::ofstream(path) << "name: " << name << "\n"
                         << "output_dir: " << dir_->Sub(name) << "\n"
@@ -89,8 +103,9 @@ class LaunchTest : public ::testing::Test {
                         << "  memory_manager:\n    retrieve_k: 3\n    fact_extraction: identity\n"
                         << "  answer_agent:\n    per_speaker_k: 4\n"
                         << "learner:\n  num_ranks: 2\n  global_batch_size: 4\n"
-                        << "  micro_batch_size: 2\n  total_steps: " << kSteps << "\n"
-                        << "  checkpoint_every: 1\n  kl_coef: 0\n  actor_lr: 0.001\n"
+                        << "  micro_batch_size: 2\n  total_steps: " << steps << "\n"
+                        << "  checkpoint_every: " << checkpoint_every << "\n"
+                        << "  kl_coef: 0\n  actor_lr: 0.001\n"
                         << "coordinator:\n  mode: " << mode << "\n  max_staleness: 1\n"
                         << "  lease_seconds: 20\n  heartbeat_seconds: 1\n"
                         << "data:\n  dataset: synthetic\n  path: " << world_ << "\n"
@@ -194,6 +209,152 @@ TEST_F(LaunchTest, KilledActorIsRestartedAndItsUnitsAreReleased) {
   ASSERT_EQ(rank0.size(), static_cast<size_t>(kSteps)) << output;
   ASSERT_EQ(rank1.size(), static_cast<size_t>(kSteps)) << output;
   EXPECT_EQ(rank0.back()["params_sha256"], rank1.back()["params_sha256"]);
+}
+
+}  // namespace
+}  // namespace memr1::job
+
+namespace memr1::job {
+namespace {
+
+// kill -9 of one learner rank after step 3 of 4 (checkpoints after steps 2 and 4): the launch
+// fails naming the learner; `memr1 launch --resume` rolls the coordinator back to the
+// checkpoint of step 2 (step 3's accepted units and version 3 are redone) and finishes the job
+// with exactly the parameters of an uninterrupted run of the same config and seed.
+TEST_F(LaunchTest, KilledLearnerRankStopsTheJobAndResumeEqualsUninterruptedRun) {
+  constexpr int kResumeSteps = 4;
+  const std::string reference_config = WriteConfig("resume-reference", "sync", kResumeSteps, 2);
+  const auto reference = RunMemr1("launch --timeout 1200 --config " + reference_config);
+  ASSERT_EQ(reference.exit_code, 0) << reference.output;
+  const auto expected = ReadJsonl(dir_->Sub("resume-reference") + "/metrics/learner-rank-0.jsonl");
+  ASSERT_EQ(expected.size(), static_cast<size_t>(kResumeSteps));
+
+  const std::string config = WriteConfig("resume", "sync", kResumeSteps, 2);
+  const std::string out = dir_->Sub("resume");
+  const std::string log = dir_->Sub("resume.out");
+  // Once rank 0 has trained step 3 (after the checkpoint of step 2, before that of step 4), the
+  // actors are frozen (SIGSTOP: step 4 cannot complete however slow this machine is) and one of
+  // mpirun's rank processes is killed. Every wait is bounded.
+  const std::string script = absl::StrCat(
+      testing::Memr1Binary(), " launch --timeout 1200 --config ", config, " > ", log, " 2>&1 &\n",
+      "launch=$!\n",
+      "for i in $(seq 1 1200); do [ \"$(cat ", out,
+      "/metrics/learner-rank-0.jsonl 2>/dev/null | wc -l)\" -ge 3 ] && break; sleep 0.25; done\n",
+      "for a in 0 1; do kill -STOP $(sed -n \"s/.*\\[launch\\] actor-$a is pid \\([0-9]*\\).*/\\1/p\" ",
+      log, " | tail -1); done\n",
+      "mpirun=$(sed -n 's/.*\\[launch\\] learner is pid \\([0-9]*\\).*/\\1/p' ", log,
+      " | head -1)\n",
+      "rank=$(pgrep -P \"$mpirun\" | tail -1)\n",
+      "echo \"killing learner rank process $rank (mpirun $mpirun)\"\n",
+      "kill -9 \"$rank\"\n",
+      "wait $launch\n",
+      "echo \"launch exit $?\"\n");
+  const auto killed = testing::RunCommand(script);
+  const std::string killed_output = Slurp(log);
+  ASSERT_NE(killed.output.find("killing learner rank process"), std::string::npos)
+      << killed.output;
+  EXPECT_EQ(killed.output.find("launch exit 0"), std::string::npos) << killed.output
+                                                                     << killed_output;
+  EXPECT_NE(killed_output.find("learner exited with code"), std::string::npos) << killed_output;
+  EXPECT_EQ(Slurp(out + "/checkpoints/LATEST"), "step-00000002\n")
+      << "the kill came after the checkpoint of step 2 and before that of step 4";
+
+  const auto killed_jsonl = ReadJsonl(out + "/metrics/learner-rank-0.jsonl");
+  ASSERT_EQ(killed_jsonl.size(), 3u) << "rank 0 trained steps 1..3 before the kill";
+  const auto resumed = RunMemr1("launch --resume --timeout 1200 --config " + config);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output << Slurp(out + "/logs/learner.log")
+                                  << WarningLines(Slurp(out + "/logs/actor-0.log"))
+                                  << WarningLines(Slurp(out + "/logs/actor-1.log"));
+  EXPECT_NE(resumed.output.find("continuing from the checkpoint of step 2"), std::string::npos)
+      << resumed.output;
+  EXPECT_NE(resumed.output.find(absl::StrCat("done: ", kResumeSteps * kUnitsPerStep,
+                                             " units, version ", kResumeSteps)),
+            std::string::npos)
+      << resumed.output;
+  // The rank files hold both runs' lines; the last is step 4 of the resumed run.
+  const auto rank0 = ReadJsonl(out + "/metrics/learner-rank-0.jsonl");
+  const auto rank1 = ReadJsonl(out + "/metrics/learner-rank-1.jsonl");
+  ASSERT_FALSE(rank0.empty());
+  ASSERT_FALSE(rank1.empty());
+  EXPECT_EQ(rank0.back()["step"], kResumeSteps);
+  EXPECT_EQ(rank0.back()["params_sha256"], rank1.back()["params_sha256"]);
+  // Step 3 of the first run (trained, never checkpointed) and of the resumed run agree too.
+  EXPECT_EQ(rank0[2]["step"], 3);
+  EXPECT_EQ(rank0[2]["params_sha256"], expected[2]["params_sha256"]);
+  EXPECT_EQ(rank0.back()["params_sha256"], expected.back()["params_sha256"])
+      << "resumed training differs from the uninterrupted run";
+  // A finished job has nothing to resume.
+  const auto again = RunMemr1("launch --resume --config " + config);
+  EXPECT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_NE(again.output.find("is already done"), std::string::npos) << again.output;
+}
+
+}  // namespace
+}  // namespace memr1::job
+
+namespace memr1::job {
+namespace {
+
+// kill -9 of `victim` ("memstore-0" or "coordinator") once actor-0 works on its first unit:
+// the launcher restarts it on its data and address, the roles carry on (actors retry the
+// episodes that failed, every role registers again with a new coordinator) and the job ends
+// DONE with every unit once and the ranks' parameters identical.
+void ExpectJobSurvivesKillOf(const std::string& name, const std::string& config,
+                             const std::string& out, const std::string& log,
+                             const std::string& victim) {
+  const std::string script = absl::StrCat(
+      testing::Memr1Binary(), " launch --timeout 1200 --config ", config, " > ", log, " 2>&1 &\n",
+      "launch=$!\n",
+      "for i in $(seq 1 600); do grep -q 'loaded policy version' ", out,
+      "/logs/actor-0.log 2>/dev/null && break; sleep 0.5; done\n",
+      "pid=$(sed -n 's/.*\\[launch\\] ", victim, " is pid \\([0-9]*\\).*/\\1/p' ", log,
+      " | head -1)\n",
+      "echo \"killing ", victim, " $pid\"\n",
+      "kill -9 \"$pid\"\n",
+      "wait $launch\n");
+  const auto run = testing::RunCommand(script);
+  const std::string output = Slurp(log);
+  ASSERT_EQ(run.exit_code, 0) << name << "\n" << run.output << output;
+  EXPECT_NE(output.find(absl::StrCat(victim, " exited with code 137; restarting it")),
+            std::string::npos)
+      << output;
+  EXPECT_NE(output.find(absl::StrCat("done: ", kSteps * kUnitsPerStep, " units, version ",
+                                     kSteps)),
+            std::string::npos)
+      << output;
+  const auto rank0 = ReadJsonl(out + "/metrics/learner-rank-0.jsonl");
+  const auto rank1 = ReadJsonl(out + "/metrics/learner-rank-1.jsonl");
+  ASSERT_EQ(rank0.size(), static_cast<size_t>(kSteps)) << output;
+  ASSERT_EQ(rank1.size(), static_cast<size_t>(kSteps)) << output;
+  EXPECT_EQ(rank0.back()["params_sha256"], rank1.back()["params_sha256"]);
+}
+
+TEST_F(LaunchTest, KilledMemstoreShardIsRestartedOnItsDataAndPort) {
+  const std::string config = WriteConfig("kill-memstore", "sync");
+  const std::string out = dir_->Sub("kill-memstore");
+  ExpectJobSurvivesKillOf("kill-memstore", config, out, dir_->Sub("kill-memstore.out"),
+                          "memstore-0");
+  // The restarted shard bound the same address (the actors' shard list stayed valid).
+  const std::string shard_log = Slurp(out + "/logs/memstore-0.log");
+  std::smatch first;
+  ASSERT_TRUE(std::regex_search(shard_log, first,
+                                std::regex("memstore: serving on 127\\.0\\.0\\.1:[0-9]+")))
+      << shard_log;
+  const std::string line = first.str();
+  size_t seen = 0;
+  for (size_t at = shard_log.find(line); at != std::string::npos;
+       at = shard_log.find(line, at + 1)) {
+    ++seen;
+  }
+  EXPECT_EQ(seen, 2u) << "both starts should print '" << line << "':\n" << shard_log;
+}
+
+TEST_F(LaunchTest, KilledCoordinatorIsRestartedFromItsState) {
+  const std::string config = WriteConfig("kill-coordinator", "sync");
+  const std::string out = dir_->Sub("kill-coordinator");
+  ExpectJobSurvivesKillOf("kill-coordinator", config, out,
+                          dir_->Sub("kill-coordinator.out"), "coordinator");
+  EXPECT_NE(Slurp(out + "/logs/coordinator.log").find("resumed job state"), std::string::npos);
 }
 
 }  // namespace
