@@ -63,7 +63,8 @@ class ActorRole {
   }
   // The learners' addresses (from the newest register/heartbeat answer).
   absl::StatusOr<std::vector<std::string>> LearnerAddresses();
-  absl::Status EnsureVersion(const v1::WorkUnit& unit);
+  // Loads `wanted` (SYNC: exactly; ASYNC: the newest, at least `wanted`) from learner rank 0.
+  absl::Status EnsureVersion(int64_t wanted);
   absl::StatusOr<std::string> BankOf(const actor::Conversation& conversation);
   absl::StatusOr<actor::EpisodeResult> RunEpisode(const v1::WorkUnit& unit);
   absl::Status RunUnit(const v1::WorkUnit& unit);
@@ -227,8 +228,7 @@ absl::StatusOr<std::vector<std::string>> ActorRole::LearnerAddresses() {
   return learners_;
 }
 
-absl::Status ActorRole::EnsureVersion(const v1::WorkUnit& unit) {
-  const int64_t wanted = unit.policy_version();
+absl::Status ActorRole::EnsureVersion(int64_t wanted) {
   if (async_ ? loaded_version_ >= wanted : loaded_version_ == wanted) return absl::OkStatus();
   MEMR1_ASSIGN_OR_RETURN(const std::vector<std::string> learners, LearnerAddresses());
   if (weights_ == nullptr) {
@@ -304,7 +304,8 @@ absl::StatusOr<actor::EpisodeResult> ActorRole::RunEpisode(const v1::WorkUnit& u
 
 absl::Status ActorRole::RunUnit(const v1::WorkUnit& unit) {
   const absl::Time begun = absl::Now();
-  MEMR1_RETURN_IF_ERROR(Annotate(EnsureVersion(unit), "loading the unit's policy version"));
+  MEMR1_RETURN_IF_ERROR(
+      Annotate(EnsureVersion(unit.policy_version()), "loading the unit's policy version"));
   std::vector<v1::Trajectory> trajectories;
   double reward_sum = 0;
   absl::StatusOr<actor::EpisodeResult> result = RunEpisode(unit);
@@ -403,6 +404,16 @@ absl::Status ActorRole::Run() {
       return absl::OkStatus();
     }
     if (work->units().empty()) {
+      // ASYNC: the staleness bound counts from the version this actor samples with, so an
+      // actor that stays on an old version gets no units of later steps: it catches up with
+      // the newest published version instead of waiting for work that cannot come.
+      const std::optional<v1::HeartbeatResponse> latest = heartbeater_->latest();
+      if (async_ && latest.has_value() && latest->policy_version() > loaded_version_) {
+        const absl::Status loaded = EnsureVersion(latest->policy_version());
+        if (loaded.ok()) continue;
+        MEMR1_LOG(WARNING) << options_.id << ": loading version " << latest->policy_version()
+                           << " failed (retrying): " << loaded.message();
+      }
       Sleep(absl::Milliseconds(std::clamp<int64_t>(work->retry_after_ms(), 50, 5000)));
       continue;
     }

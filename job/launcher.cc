@@ -167,6 +167,9 @@ class Launch {
   absl::Status Failure(const std::string& name, int code);
   void ShowProgress(const v1::StatusResponse& status);
   void StopAll();
+  // Overwrites the phase and error of `status` with those in the coordinator's state directory
+  // (read once the coordinator has exited; unchanged when it cannot be read).
+  void FinalPhaseFromState(v1::StatusResponse* status);
   bool Interrupted() const { return shutdown_ != nullptr && shutdown_->requested(); }
 
   const LaunchOptions& options_;
@@ -175,6 +178,7 @@ class Launch {
   v1::JobConfig config_;
   fs::path output_;
   fs::path config_file_;
+  fs::path state_dir_;
   std::string binary_;
   // In start order; stopped in reverse order.
   std::vector<std::unique_ptr<ChildProcess>> children_;
@@ -209,6 +213,7 @@ absl::Status Launch::Prepare() {
     }
   }
   fs::create_directories(state, ec);
+  state_dir_ = state;
   // Stale address files of an earlier run must not be mistaken for this run's.
   for (const auto& entry : fs::directory_iterator(output_ / "addresses", ec)) {
     fs::remove(entry.path(), ec);
@@ -318,6 +323,22 @@ void Launch::ShowProgress(const v1::StatusResponse& status) {
                               metric("tokens_per_second"), status.trajectories_per_second()));
 }
 
+void Launch::FinalPhaseFromState(v1::StatusResponse* status) {
+  absl::StatusOr<std::unique_ptr<coordinator::StateStore>> store =
+      coordinator::StateStore::Open(state_dir_.string());
+  if (!store.ok()) return;
+  absl::StatusOr<coordinator::LoadedState> loaded = (*store)->Load();
+  if (!loaded.ok() || loaded->fresh) return;
+  status->set_phase(loaded->meta.phase);
+  status->set_error(loaded->meta.error);
+  int64_t done = 0;
+  for (const coordinator::UnitRecord& unit : loaded->units) {
+    done += unit.state == coordinator::UnitState::kDone ? 1 : 0;
+  }
+  status->set_units_done(done);
+  status->set_policy_version(static_cast<int64_t>(loaded->versions.size()) - 1);
+}
+
 void Launch::StopAll() {
   for (auto it = children_.rbegin(); it != children_.rend(); ++it) {
     if (exited_.count((*it)->name()) == 0) exited_[(*it)->name()] = (*it)->Stop(absl::Seconds(10));
@@ -403,6 +424,11 @@ absl::StatusOr<LaunchResult> Launch::Run() {
       ShowProgress(*status);
     }
     if (exited_.count("coordinator") > 0) {
+      if (result.status.phase() != v1::JOB_PHASE_DONE) {
+        // The last poll may predate the end (a restarted coordinator can find the job already
+        // DONE and exit at once): the state directory has the final word.
+        FinalPhaseFromState(&result.status);
+      }
       if (result.status.phase() != v1::JOB_PHASE_DONE) {
         failure = absl::AbortedError(absl::StrCat(
             "the coordinator exited with the job ", PhaseName(result.status.phase()),

@@ -305,6 +305,10 @@ void ExpectJobSurvivesKillOf(const std::string& name, const std::string& config,
   const std::string script = absl::StrCat(
       testing::Memr1Binary(), " launch --timeout 1200 --config ", config, " > ", log, " 2>&1 &\n",
       "launch=$!\n",
+      // A peer without the job token is refused while the job runs (and the job goes on).
+      "for i in $(seq 1 600); do [ -s ", out, "/addresses/coordinator ] && break; sleep 0.2; done\n",
+      testing::Memr1Binary(), " status --job-token not-the-token --coordinator $(cat ", out,
+      "/addresses/coordinator) > /dev/null 2>&1; echo \"wrong-token status exit $?\"\n",
       "for i in $(seq 1 600); do grep -q 'loaded policy version' ", out,
       "/logs/actor-0.log 2>/dev/null && break; sleep 0.5; done\n",
       "pid=$(sed -n 's/.*\\[launch\\] ", victim, " is pid \\([0-9]*\\).*/\\1/p' ", log,
@@ -315,6 +319,9 @@ void ExpectJobSurvivesKillOf(const std::string& name, const std::string& config,
   const auto run = testing::RunCommand(script);
   const std::string output = Slurp(log);
   ASSERT_EQ(run.exit_code, 0) << name << "\n" << run.output << output;
+  EXPECT_NE(run.output.find("wrong-token status exit 1"), std::string::npos) << run.output;
+  EXPECT_NE(output.find("Status refused"), std::string::npos)
+      << "the coordinator logs the refusal with its reason";
   EXPECT_NE(output.find(absl::StrCat(victim, " exited with code 137; restarting it")),
             std::string::npos)
       << output;
