@@ -179,6 +179,8 @@ class Launch {
   fs::path output_;
   fs::path config_file_;
   fs::path state_dir_;
+  // --resume: the shard addresses of the run being resumed (empty: pick new ports).
+  std::vector<std::string> previous_shards_;
   std::string binary_;
   // In start order; stopped in reverse order.
   std::vector<std::unique_ptr<ChildProcess>> children_;
@@ -223,6 +225,15 @@ absl::Status Launch::Prepare() {
     MEMR1_ASSIGN_OR_RETURN(binary_, SelfExecutable());
   }
   config_file_ = output_ / "job.yaml";
+  if (options_.resume && fs::exists(config_file_)) {
+    // The shards' data is keyed to the shard list it was written with: a resumed job's shards
+    // serve on the addresses of the first run.
+    absl::StatusOr<v1::JobConfig> previous = LoadJobConfig(config_file_.string(), {});
+    if (previous.ok()) {
+      previous_shards_.assign(previous->memstore().shards().begin(),
+                              previous->memstore().shards().end());
+    }
+  }
   return WritePrivateFile(config_file_, MessageToYaml(config_));
 }
 
@@ -367,7 +378,10 @@ absl::StatusOr<LaunchResult> Launch::Run() {
     const std::string name = absl::StrCat("memstore-", i);
     MEMR1_RETURN_IF_ERROR(StartChild(
         name, {binary_, "memstore", "serve", "--config", config_flag, "--data-dir",
-               (output_ / name).string(), "--listen", "127.0.0.1:0", "--address-file",
+               (output_ / name).string(), "--listen",
+               static_cast<int>(previous_shards_.size()) == shards ? previous_shards_[i]
+                                                                   : std::string("127.0.0.1:0"),
+               "--address-file",
                (addresses / name).string()}));
   }
   config_.mutable_memstore()->clear_shards();

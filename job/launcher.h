@@ -24,7 +24,9 @@
 // child (TERM, then KILL after a grace period) and return an error naming the role and the
 // tail of its log.
 //
-// --resume: the coordinator's state directory and the memstore data are reused, the
+// --resume: the coordinator's state directory and the memstore data are reused (the shards
+// serve on the addresses of the run being resumed, from its job.yaml: their data is keyed to
+// that shard list), the
 // coordinator's state is rolled back to the learners' latest checkpoint (checkpoints/LATEST;
 // JobState::ResumeFromCheckpoint: versions after it forgotten, units of later steps trained
 // again as new attempts) and the learners restore that checkpoint, so a job stopped by a lost
