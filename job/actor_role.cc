@@ -308,17 +308,12 @@ absl::Status ActorRole::RunUnit(const v1::WorkUnit& unit) {
       Annotate(EnsureVersion(unit.policy_version()), "loading the unit's policy version"));
   std::vector<v1::Trajectory> trajectories;
   double reward_sum = 0;
+  // Every episode yields a whole group (a turn without facts included, actor/episodes.h), so an
+  // error here is a real failure: the unit is handed back and re-leased, never completed empty.
   absl::StatusOr<actor::EpisodeResult> result = RunEpisode(unit);
-  if (result.ok()) {
-    trajectories = std::move(result->trajectories);
-    for (const actor::MemberOutcome& member : result->members) reward_sum += member.reward;
-  } else if (result.status().code() == absl::StatusCode::kFailedPrecondition) {
-    // An MM turn without facts: the unit is done with no trajectories.
-    MEMR1_LOG(WARNING) << options_.id << ": unit " << unit.id() << " yields no episode: "
-                       << result.status().message();
-  } else {
-    return Annotate(result.status(), absl::StrCat("episode of unit ", unit.id()));
-  }
+  if (!result.ok()) return Annotate(result.status(), absl::StrCat("episode of unit ", unit.id()));
+  trajectories = std::move(result->trajectories);
+  for (const actor::MemberOutcome& member : result->members) reward_sum += member.reward;
   MEMR1_ASSIGN_OR_RETURN(const std::vector<std::string> learners, LearnerAddresses());
   const int rank = unit.learner_rank();
   if (rank < 0 || rank >= static_cast<int>(learners.size())) {
