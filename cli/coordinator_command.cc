@@ -20,23 +20,6 @@
 namespace memr1::cli {
 namespace {
 
-const char* PhaseName(v1::JobPhase phase) {
-  switch (phase) {
-    case v1::JOB_PHASE_STARTING:
-      return "starting";
-    case v1::JOB_PHASE_RUNNING:
-      return "running";
-    case v1::JOB_PHASE_CHECKPOINTING:
-      return "checkpointing";
-    case v1::JOB_PHASE_DONE:
-      return "done";
-    case v1::JOB_PHASE_FAILED:
-      return "failed";
-    default:
-      return "unknown";
-  }
-}
-
 const char* RoleName(v1::RoleKind kind) {
   switch (kind) {
     case v1::ROLE_KIND_ACTOR:
@@ -91,15 +74,15 @@ absl::Status Serve(const CoordinatorFlags& flags) {
   std::cout << "coordinator: job " << config.name() << " serving on " << server->address()
             << " (state " << state_dir << "; " << job.total_steps << " steps of "
             << job.units_per_step << " units, " << job.num_ranks << " learner rank(s), "
-            << (job.async ? absl::StrCat("async, staleness ", job.max_staleness) : "sync")
-            << ")" << std::endl;
+            << (job.async ? absl::StrCat("async, staleness ", job.max_staleness) : "sync") << ")"
+            << std::endl;
   v1::JobPhase shown = v1::JOB_PHASE_UNSPECIFIED;
   int64_t shown_version = -2;
   v1::StatusResponse status;
   while (true) {
     status = server->Snapshot();
     if (status.phase() != shown || status.policy_version() != shown_version) {
-      std::cout << "coordinator: " << PhaseName(status.phase()) << ", version "
+      std::cout << "coordinator: " << coordinator::JobPhaseName(status.phase()) << ", version "
                 << status.policy_version() << ", step " << status.step() << "/"
                 << status.total_steps() << ", units done " << status.units_done()
                 << (status.error().empty() ? "" : ", error: ") << status.error() << std::endl;
@@ -147,7 +130,7 @@ absl::Status PrintStatus(const StatusFlags& flags) {
                          coordinator::CoordinatorClient::Connect(options));
   MEMR1_ASSIGN_OR_RETURN(const v1::StatusResponse status, client->Status());
   const int64_t now_ms = absl::ToUnixMillis(absl::Now());
-  std::cout << "phase:        " << PhaseName(status.phase()) << "\n";
+  std::cout << "phase:        " << coordinator::JobPhaseName(status.phase()) << "\n";
   if (!status.error().empty()) std::cout << "error:        " << status.error() << "\n";
   std::cout << "step:         " << status.step() << " / " << status.total_steps() << "\n";
   std::cout << "version:      " << status.policy_version()
@@ -170,11 +153,10 @@ absl::Status PrintStatus(const StatusFlags& flags) {
   std::cout << absl::StrFormat("\n%-9s %-20s %-22s %-8s %-12s %s\n", "role", "id", "address",
                                "health", "heartbeat", "version");
   for (const v1::RoleStatus& role : status.roles()) {
-    std::cout << absl::StrFormat("%-9s %-20s %-22s %-8s %-12s %d\n", RoleName(role.role()),
-                                 role.role_id(), role.address(),
-                                 role.healthy() ? "healthy" : "LOST",
-                                 FormatAge(role.last_heartbeat_unix_ms(), now_ms),
-                                 role.policy_version());
+    std::cout << absl::StrFormat(
+        "%-9s %-20s %-22s %-8s %-12s %d\n", RoleName(role.role()), role.role_id(), role.address(),
+        role.healthy() ? "healthy" : "LOST", FormatAge(role.last_heartbeat_unix_ms(), now_ms),
+        role.policy_version());
   }
   std::cout << std::flush;
   return absl::OkStatus();

@@ -8,6 +8,23 @@
 
 namespace memr1::coordinator {
 
+const char* JobPhaseName(v1::JobPhase phase) {
+  switch (phase) {
+    case v1::JOB_PHASE_STARTING:
+      return "starting";
+    case v1::JOB_PHASE_RUNNING:
+      return "running";
+    case v1::JOB_PHASE_CHECKPOINTING:
+      return "checkpointing";
+    case v1::JOB_PHASE_DONE:
+      return "done";
+    case v1::JOB_PHASE_FAILED:
+      return "failed";
+    default:
+      return "unknown";
+  }
+}
+
 absl::StatusOr<std::unique_ptr<CoordinatorClient>> CoordinatorClient::Connect(
     ClientOptions options) {
   if (options.address.empty()) {
@@ -15,8 +32,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorClient>> CoordinatorClient::Connect(
   }
   MEMR1_ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel,
                          MakeChannel(options.address, options.channel));
-  return std::make_unique<CoordinatorClient>(v1::Coordinator::NewStub(channel),
-                                             std::move(options));
+  return std::make_unique<CoordinatorClient>(v1::Coordinator::NewStub(channel), std::move(options));
 }
 
 CoordinatorClient::CoordinatorClient(std::unique_ptr<v1::Coordinator::StubInterface> stub,

@@ -22,6 +22,10 @@
 
 namespace memr1::coordinator {
 
+// "starting", "running", "checkpointing", "done", "failed" ("unknown" otherwise): how logs,
+// progress lines and `memr1 status` name a phase.
+const char* JobPhaseName(v1::JobPhase phase);
+
 struct ClientOptions {
   std::string address;
   std::string job_token;

@@ -75,27 +75,10 @@ absl::Status WritePrivateFile(const fs::path& path, const std::string& text) {
   std::error_code ec;
   fs::rename(temp, path, ec);
   if (ec) {
-    return absl::InternalError(
-        absl::StrCat("cannot rename '", temp.string(), "' to '", path.string(), "': ", ec.message()));
+    return absl::InternalError(absl::StrCat("cannot rename '", temp.string(), "' to '",
+                                            path.string(), "': ", ec.message()));
   }
   return absl::OkStatus();
-}
-
-const char* PhaseName(v1::JobPhase phase) {
-  switch (phase) {
-    case v1::JOB_PHASE_STARTING:
-      return "starting";
-    case v1::JOB_PHASE_RUNNING:
-      return "running";
-    case v1::JOB_PHASE_CHECKPOINTING:
-      return "checkpointing";
-    case v1::JOB_PHASE_DONE:
-      return "done";
-    case v1::JOB_PHASE_FAILED:
-      return "failed";
-    default:
-      return "unknown";
-  }
 }
 
 // The trained steps of the checkpoint the learners restore on --resume (checkpoints/LATEST
@@ -108,8 +91,8 @@ absl::StatusOr<int64_t> LatestCheckpointStep(const fs::path& checkpoints) {
   absl::string_view name = line;
   int64_t step = -1;
   if (!absl::ConsumePrefix(&name, "step-") || !absl::SimpleAtoi(name, &step) || step < 0) {
-    return absl::DataLossError(absl::StrCat((checkpoints / "LATEST").string(), " holds '", name,
-                                            "', not step-<N>"));
+    return absl::DataLossError(
+        absl::StrCat((checkpoints / "LATEST").string(), " holds '", name, "', not step-<N>"));
   }
   return step;
 }
@@ -129,9 +112,9 @@ absl::StatusOr<bool> RollBackToCheckpoint(const v1::JobConfig& config, const fs:
                          coordinator::JobState::Open(options.job, std::move(options.episodes),
                                                      std::move(store), absl::Now()));
   if (state->phase() == v1::JOB_PHASE_DONE) {
-    sink->Write("launch", absl::StrCat("resume: the job in ", options.state_dir,
-                                       " is already done (version ", state->newest_version(),
-                                       "); nothing to run"));
+    sink->Write("launch",
+                absl::StrCat("resume: the job in ", options.state_dir, " is already done (version ",
+                             state->newest_version(), "); nothing to run"));
     return true;
   }
   const std::string before = v1::JobPhase_Name(state->phase());
@@ -252,9 +235,9 @@ absl::Status Launch::StartChild(const std::string& name, std::vector<std::string
 
 absl::Status Launch::Failure(const std::string& name, int code) {
   const std::vector<std::string> tail = sink_.Tail(name, 20);
-  return absl::AbortedError(absl::StrCat(
-      name, " exited with code ", code, " (log ", (output_ / "logs" / (name + ".log")).string(),
-      "); its last lines:\n  ", absl::StrJoin(tail, "\n  ")));
+  return absl::AbortedError(absl::StrCat(name, " exited with code ", code, " (log ",
+                                         (output_ / "logs" / (name + ".log")).string(),
+                                         "); its last lines:\n  ", absl::StrJoin(tail, "\n  ")));
 }
 
 absl::Status Launch::CheckChildren() {
@@ -328,8 +311,8 @@ void Launch::ShowProgress(const v1::StatusResponse& status) {
   sink_.Write("launch",
               absl::StrFormat("%s: step %d/%d, version %d, units done %d (re-leased %d), "
                               "reward %.3f, loss %.4f, %.0f tokens/s, %.1f trajectories/s",
-                              PhaseName(status.phase()), status.step(), status.total_steps(),
-                              status.policy_version(), status.units_done(),
+                              coordinator::JobPhaseName(status.phase()), status.step(),
+                              status.total_steps(), status.policy_version(), status.units_done(),
                               status.units_released(), metric("reward_mean"), metric("loss"),
                               metric("tokens_per_second"), status.trajectories_per_second()));
 }
@@ -381,8 +364,7 @@ absl::StatusOr<LaunchResult> Launch::Run() {
                (output_ / name).string(), "--listen",
                static_cast<int>(previous_shards_.size()) == shards ? previous_shards_[i]
                                                                    : std::string("127.0.0.1:0"),
-               "--address-file",
-               (addresses / name).string()}));
+               "--address-file", (addresses / name).string()}));
   }
   config_.mutable_memstore()->clear_shards();
   for (int i = 0; i < shards; ++i) {
@@ -394,9 +376,9 @@ absl::StatusOr<LaunchResult> Launch::Run() {
   MEMR1_RETURN_IF_ERROR(WritePrivateFile(config_file_, MessageToYaml(config_)));
 
   // 2. The coordinator.
-  MEMR1_RETURN_IF_ERROR(StartChild("coordinator",
-                                   {binary_, "coordinator", "--config", config_flag,
-                                    "--address-file", (addresses / "coordinator").string()}));
+  MEMR1_RETURN_IF_ERROR(
+      StartChild("coordinator", {binary_, "coordinator", "--config", config_flag, "--address-file",
+                                 (addresses / "coordinator").string()}));
   MEMR1_ASSIGN_OR_RETURN(const std::string coordinator_address,
                          AwaitAddress("coordinator", addresses / "coordinator"));
   PinAddress("coordinator", coordinator_address);
@@ -444,9 +426,10 @@ absl::StatusOr<LaunchResult> Launch::Run() {
         FinalPhaseFromState(&result.status);
       }
       if (result.status.phase() != v1::JOB_PHASE_DONE) {
-        failure = absl::AbortedError(absl::StrCat(
-            "the coordinator exited with the job ", PhaseName(result.status.phase()),
-            result.status.error().empty() ? "" : ": ", result.status.error()));
+        failure = absl::AbortedError(absl::StrCat("the coordinator exited with the job ",
+                                                  coordinator::JobPhaseName(result.status.phase()),
+                                                  result.status.error().empty() ? "" : ": ",
+                                                  result.status.error()));
       }
       break;
     }
@@ -488,10 +471,10 @@ absl::StatusOr<LaunchResult> Launch::Run() {
       if (!idle.empty()) {
         sink_.Write("launch", absl::StrCat("idle fractions: ", absl::StrJoin(idle, ", ")));
       }
-      sink_.Write("launch", absl::StrCat("job ", config_.name(), " done: ",
-                                         result.status.units_done(), " units, version ",
-                                         result.status.policy_version(), ", outputs in ",
-                                         output_.string()));
+      sink_.Write("launch",
+                  absl::StrCat("job ", config_.name(), " done: ", result.status.units_done(),
+                               " units, version ", result.status.policy_version(), ", outputs in ",
+                               output_.string()));
     }
   }
   if (!failure.ok()) {
