@@ -1,6 +1,7 @@
 #include "llm/engine.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard (not in ATen.h on LibTorch 2.x)
 
 #include <algorithm>
 #include <deque>
