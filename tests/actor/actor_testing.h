@@ -15,29 +15,11 @@
 #include "actor/dataset.h"
 #include "memstore/server.h"
 #include "memstore/shard_router.h"
+#include "tests/testing/files.h"
 
 namespace memr1::actor::testing {
 
-// A fresh directory under $TMPDIR (or /tmp), removed by the destructor.
-class TempDir {
- public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base != nullptr ? base : "/tmp") + "/memr1_actor_XXXXXX";
-    path_ = mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code error;
-    std::filesystem::remove_all(path_, error);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string Sub(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using ::memr1::testing::TempDir;
 
 constexpr char kTestJob[] = "actor-test";
 constexpr char kTestToken[] = "actor-test-token";

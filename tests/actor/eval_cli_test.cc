@@ -18,29 +18,15 @@
 #include "actor/turns.h"
 #include "tests/actor/actor_testing.h"
 #include "tests/actor/tiny_model.h"
+#include "tests/testing/files.h"
 #include "tests/testing/process.h"
 
 namespace memr1::actor {
 namespace {
 
+using ::memr1::testing::ReadJsonLines;
+using ::memr1::testing::ReadTextFile;
 using ::memr1::testing::RunMemr1;
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-std::vector<nlohmann::json> ReadJsonl(const std::string& path) {
-  std::vector<nlohmann::json> lines;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
-  }
-  return lines;
-}
 
 class EvalCliTest : public ::testing::Test {
  protected:
@@ -90,7 +76,8 @@ class EvalCliTest : public ::testing::Test {
   void ExpectCompleteRun(const std::string& args, const std::string& output_dir, int questions) {
     const auto run = RunMemr1("eval " + args);
     ASSERT_EQ(run.exit_code, 0) << run.output;
-    const std::vector<nlohmann::json> predictions = ReadJsonl(output_dir + "/predictions.jsonl");
+    const std::vector<nlohmann::json> predictions =
+        ReadJsonLines(output_dir + "/predictions.jsonl");
     ASSERT_EQ(predictions.size(), static_cast<size_t>(questions)) << run.output;
     std::set<std::string> ids;
     for (const nlohmann::json& line : predictions) {
@@ -102,13 +89,13 @@ class EvalCliTest : public ::testing::Test {
       ids.insert(line["id"].get<std::string>());
     }
     EXPECT_EQ(ids.size(), predictions.size()) << "a question was answered twice";
-    const nlohmann::json report = nlohmann::json::parse(Slurp(output_dir + "/report.json"));
+    const nlohmann::json report = nlohmann::json::parse(ReadTextFile(output_dir + "/report.json"));
     ASSERT_TRUE(report.is_array() && !report.empty()) << report.dump();
     const nlohmann::json& overall = report.back();
     EXPECT_EQ(overall["category"], "overall");
     EXPECT_EQ(overall["count"].get<int>(), questions) << report.dump();
-    EXPECT_NE(Slurp(output_dir + "/report.md").find("| all | overall |"), std::string::npos);
-    EXPECT_FALSE(Slurp(output_dir + "/report.csv").empty());
+    EXPECT_NE(ReadTextFile(output_dir + "/report.md").find("| all | overall |"), std::string::npos);
+    EXPECT_FALSE(ReadTextFile(output_dir + "/report.csv").empty());
     // The predictions are in `memr1 score`'s input format.
     const auto score = RunMemr1("score --input " + output_dir + "/predictions.jsonl");
     EXPECT_EQ(score.exit_code, 0) << score.output;
@@ -173,7 +160,7 @@ TEST_F(EvalCliTest, RolloutTrajectoriesTrainTheLearner) {
         RunMemr1("rollout --config " + config + flags + " --episodes 2 --output " + out);
     ASSERT_EQ(run.exit_code, 0) << run.output;
     EXPECT_NE(run.output.find(agent + ": 2 episodes"), std::string::npos) << run.output;
-    const std::vector<nlohmann::json> lines = ReadJsonl(out);
+    const std::vector<nlohmann::json> lines = ReadJsonLines(out);
     ASSERT_EQ(lines.size(), 8u) << run.output;
     std::set<std::string> groups;
     for (const nlohmann::json& t : lines) {
@@ -190,7 +177,7 @@ TEST_F(EvalCliTest, RolloutTrajectoriesTrainTheLearner) {
     ASSERT_EQ(RunMemr1("rollout --config " + config + flags + " --episodes 2 --output " + again)
                   .exit_code,
               0);
-    const std::vector<nlohmann::json> second = ReadJsonl(again);
+    const std::vector<nlohmann::json> second = ReadJsonLines(again);
     ASSERT_EQ(second.size(), lines.size());
     for (size_t i = 0; i < lines.size(); ++i) {
       EXPECT_EQ(second[i]["response_ids"], lines[i]["response_ids"]) << i;

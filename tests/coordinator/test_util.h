@@ -13,25 +13,11 @@
 #include "actor/synthetic_world.h"
 #include "coordinator/episode_stream.h"
 #include "coordinator/job_state.h"
+#include "tests/testing/files.h"
 
 namespace memr1::coordinator::testing {
 
-class TempDir {
- public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base != nullptr ? base : "/tmp") + "/coordinator_XXXXXX";
-    path_ = mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code error;
-    std::filesystem::remove_all(path_, error);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using ::memr1::testing::TempDir;
 
 // Answer Agent episodes over a 2-conversation synthetic world.
 inline std::unique_ptr<EpisodeStream> TestEpisodes(uint64_t seed = 7) {

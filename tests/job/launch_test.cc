@@ -5,7 +5,6 @@
 // identical after every step (and equal to what rank 0 published).
 
 #include <gtest/gtest.h>
-
 #include <signal.h>
 #include <sys/types.h>
 
@@ -21,29 +20,15 @@
 #include "actor/turns.h"
 #include "tests/actor/actor_testing.h"
 #include "tests/actor/tiny_model.h"
+#include "tests/testing/files.h"
 #include "tests/testing/process.h"
 
 namespace memr1::job {
 namespace {
 
+using ::memr1::testing::ReadJsonLines;
+using ::memr1::testing::ReadTextFile;
 using ::memr1::testing::RunMemr1;
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-std::vector<nlohmann::json> ReadJsonl(const std::string& path) {
-  std::vector<nlohmann::json> lines;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
-  }
-  return lines;
-}
 
 // The warning and error lines of a role's log (what a failure message should show).
 std::string WarningLines(const std::string& log) {
@@ -76,7 +61,8 @@ class LaunchTest : public ::testing::Test {
       for (const actor::TurnContext& turn : actor::FlattenTurns(conversation)) {
         corpus.push_back(turn.text);
       }
-      for (const actor::QaItem& qa : conversation.qa) corpus.push_back(qa.question + " " + qa.answer);
+      for (const actor::QaItem& qa : conversation.qa)
+        corpus.push_back(qa.question + " " + qa.answer);
     }
     model_ = dir_->Sub("model");
     const absl::Status written = actor::testing::WriteTinyModel(model_, corpus, /*seed=*/5);
@@ -121,35 +107,38 @@ class LaunchTest : public ::testing::Test {
     ASSERT_EQ(run.exit_code, 0) << run.output;
     const std::string out = dir_->Sub(name);
     // Every unit accounted for exactly once: the coordinator's final count.
-    EXPECT_NE(run.output.find(absl::StrCat("done: ", kSteps * kUnitsPerStep, " units, version ",
-                                           kSteps)),
-              std::string::npos)
+    EXPECT_NE(
+        run.output.find(absl::StrCat("done: ", kSteps * kUnitsPerStep, " units, version ", kSteps)),
+        std::string::npos)
         << run.output;
     // The learners trained every step once, on identical parameters.
-    const auto rank0 = ReadJsonl(out + "/metrics/learner-rank-0.jsonl");
-    const auto rank1 = ReadJsonl(out + "/metrics/learner-rank-1.jsonl");
+    const auto rank0 = ReadJsonLines(out + "/metrics/learner-rank-0.jsonl");
+    const auto rank1 = ReadJsonLines(out + "/metrics/learner-rank-1.jsonl");
     ASSERT_EQ(rank0.size(), static_cast<size_t>(kSteps)) << run.output;
     ASSERT_EQ(rank1.size(), static_cast<size_t>(kSteps)) << run.output;
     for (int s = 0; s < kSteps; ++s) {
       EXPECT_EQ(rank0[s]["step"], s + 1);
-      EXPECT_EQ(rank0[s]["params_sha256"], rank1[s]["params_sha256"]) << "ranks differ at step " << s;
+      EXPECT_EQ(rank0[s]["params_sha256"], rank1[s]["params_sha256"])
+          << "ranks differ at step " << s;
     }
     EXPECT_NE(rank0[0]["params_sha256"], rank0[1]["params_sha256"]) << "training changed nothing";
-    EXPECT_EQ(ReadJsonl(out + "/metrics/learner.jsonl").size(), static_cast<size_t>(kSteps));
+    EXPECT_EQ(ReadJsonLines(out + "/metrics/learner.jsonl").size(), static_cast<size_t>(kSteps));
     // Rank 0 published the weights its peers hold, and the actors loaded them.
-    const std::string learner_log = Slurp(out + "/logs/learner.log");
+    const std::string learner_log = ReadTextFile(out + "/logs/learner.log");
     EXPECT_NE(learner_log.find(absl::StrCat("published version ", kSteps, " (sha256 ",
                                             rank0.back()["params_sha256"].get<std::string>())),
               std::string::npos)
         << learner_log;
-    EXPECT_NE(Slurp(out + "/logs/actor-0.log").find("loaded policy version"), std::string::npos);
+    EXPECT_NE(ReadTextFile(out + "/logs/actor-0.log").find("loaded policy version"),
+              std::string::npos);
     // Logs, checkpoints and the resolved config are in the output directory.
-    for (const char* file : {"/logs/coordinator.log", "/logs/memstore-0.log",
-                             "/logs/memstore-1.log", "/logs/actor-1.log", "/job.yaml",
-                             "/checkpoints/LATEST"}) {
+    for (const char* file :
+         {"/logs/coordinator.log", "/logs/memstore-0.log", "/logs/memstore-1.log",
+          "/logs/actor-1.log", "/job.yaml", "/checkpoints/LATEST"}) {
       EXPECT_TRUE(std::filesystem::exists(out + file)) << file;
     }
-    EXPECT_EQ(Slurp(out + "/checkpoints/LATEST"), absl::StrCat("step-0000000", kSteps, "\n"));
+    EXPECT_EQ(ReadTextFile(out + "/checkpoints/LATEST"),
+              absl::StrCat("step-0000000", kSteps, "\n"));
     // A second launch into the same directory without --resume is refused.
     const auto again = RunMemr1("launch --config " + config);
     EXPECT_EQ(again.exit_code, 1);
@@ -189,23 +178,20 @@ TEST_F(LaunchTest, KilledActorIsRestartedAndItsUnitsAreReleased) {
   // unit), it is killed. Every wait is bounded.
   const std::string script = absl::StrCat(
       testing::Memr1Binary(), " launch --timeout 1200 --config ", config, " > ", log, " 2>&1 &\n",
-      "launch=$!\n",
-      "for i in $(seq 1 600); do grep -q 'loaded policy version' ", out,
+      "launch=$!\n", "for i in $(seq 1 600); do grep -q 'loaded policy version' ", out,
       "/logs/actor-0.log 2>/dev/null && break; sleep 0.5; done\n",
       "pid=$(sed -n 's/.*\\[launch\\] actor-0 is pid \\([0-9]*\\).*/\\1/p' ", log, " | head -1)\n",
-      "kill -9 \"$pid\"\n",
-      "wait $launch\n");
+      "kill -9 \"$pid\"\n", "wait $launch\n");
   const auto run = testing::RunCommand(script);
-  const std::string output = Slurp(log);
+  const std::string output = ReadTextFile(log);
   ASSERT_EQ(run.exit_code, 0) << run.output << output;
   EXPECT_NE(output.find("actor-0 exited with code 137; restarting it"), std::string::npos)
       << output;
-  EXPECT_NE(output.find(absl::StrCat("done: ", kSteps * kUnitsPerStep, " units, version ",
-                                     kSteps)),
+  EXPECT_NE(output.find(absl::StrCat("done: ", kSteps * kUnitsPerStep, " units, version ", kSteps)),
             std::string::npos)
       << output;
-  const auto rank0 = ReadJsonl(out + "/metrics/learner-rank-0.jsonl");
-  const auto rank1 = ReadJsonl(out + "/metrics/learner-rank-1.jsonl");
+  const auto rank0 = ReadJsonLines(out + "/metrics/learner-rank-0.jsonl");
+  const auto rank1 = ReadJsonLines(out + "/metrics/learner-rank-1.jsonl");
   ASSERT_EQ(rank0.size(), static_cast<size_t>(kSteps)) << output;
   ASSERT_EQ(rank1.size(), static_cast<size_t>(kSteps)) << output;
   EXPECT_EQ(rank0.back()["params_sha256"], rank1.back()["params_sha256"]);
@@ -226,7 +212,8 @@ TEST_F(LaunchTest, KilledLearnerRankStopsTheJobAndResumeEqualsUninterruptedRun) 
   const std::string reference_config = WriteConfig("resume-reference", "sync", kResumeSteps, 2);
   const auto reference = RunMemr1("launch --timeout 1200 --config " + reference_config);
   ASSERT_EQ(reference.exit_code, 0) << reference.output;
-  const auto expected = ReadJsonl(dir_->Sub("resume-reference") + "/metrics/learner-rank-0.jsonl");
+  const auto expected =
+      ReadJsonLines(dir_->Sub("resume-reference") + "/metrics/learner-rank-0.jsonl");
   ASSERT_EQ(expected.size(), static_cast<size_t>(kResumeSteps));
 
   const std::string config = WriteConfig("resume", "sync", kResumeSteps, 2);
@@ -237,34 +224,30 @@ TEST_F(LaunchTest, KilledLearnerRankStopsTheJobAndResumeEqualsUninterruptedRun) 
   // mpirun's rank processes is killed. Every wait is bounded.
   const std::string script = absl::StrCat(
       testing::Memr1Binary(), " launch --timeout 1200 --config ", config, " > ", log, " 2>&1 &\n",
-      "launch=$!\n",
-      "for i in $(seq 1 1200); do [ \"$(cat ", out,
+      "launch=$!\n", "for i in $(seq 1 1200); do [ \"$(cat ", out,
       "/metrics/learner-rank-0.jsonl 2>/dev/null | wc -l)\" -ge 3 ] && break; sleep 0.25; done\n",
-      "for a in 0 1; do kill -STOP $(sed -n \"s/.*\\[launch\\] actor-$a is pid \\([0-9]*\\).*/\\1/p\" ",
+      "for a in 0 1; do kill -STOP $(sed -n \"s/.*\\[launch\\] actor-$a is pid "
+      "\\([0-9]*\\).*/\\1/p\" ",
       log, " | tail -1); done\n",
       "mpirun=$(sed -n 's/.*\\[launch\\] learner is pid \\([0-9]*\\).*/\\1/p' ", log,
-      " | head -1)\n",
-      "rank=$(pgrep -P \"$mpirun\" | tail -1)\n",
-      "echo \"killing learner rank process $rank (mpirun $mpirun)\"\n",
-      "kill -9 \"$rank\"\n",
-      "wait $launch\n",
-      "echo \"launch exit $?\"\n");
+      " | head -1)\n", "rank=$(pgrep -P \"$mpirun\" | tail -1)\n",
+      "echo \"killing learner rank process $rank (mpirun $mpirun)\"\n", "kill -9 \"$rank\"\n",
+      "wait $launch\n", "echo \"launch exit $?\"\n");
   const auto killed = testing::RunCommand(script);
-  const std::string killed_output = Slurp(log);
-  ASSERT_NE(killed.output.find("killing learner rank process"), std::string::npos)
-      << killed.output;
-  EXPECT_EQ(killed.output.find("launch exit 0"), std::string::npos) << killed.output
-                                                                     << killed_output;
+  const std::string killed_output = ReadTextFile(log);
+  ASSERT_NE(killed.output.find("killing learner rank process"), std::string::npos) << killed.output;
+  EXPECT_EQ(killed.output.find("launch exit 0"), std::string::npos)
+      << killed.output << killed_output;
   EXPECT_NE(killed_output.find("learner exited with code"), std::string::npos) << killed_output;
-  EXPECT_EQ(Slurp(out + "/checkpoints/LATEST"), "step-00000002\n")
+  EXPECT_EQ(ReadTextFile(out + "/checkpoints/LATEST"), "step-00000002\n")
       << "the kill came after the checkpoint of step 2 and before that of step 4";
 
-  const auto killed_jsonl = ReadJsonl(out + "/metrics/learner-rank-0.jsonl");
+  const auto killed_jsonl = ReadJsonLines(out + "/metrics/learner-rank-0.jsonl");
   ASSERT_EQ(killed_jsonl.size(), 3u) << "rank 0 trained steps 1..3 before the kill";
   const auto resumed = RunMemr1("launch --resume --timeout 1200 --config " + config);
-  ASSERT_EQ(resumed.exit_code, 0) << resumed.output << Slurp(out + "/logs/learner.log")
-                                  << WarningLines(Slurp(out + "/logs/actor-0.log"))
-                                  << WarningLines(Slurp(out + "/logs/actor-1.log"));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output << ReadTextFile(out + "/logs/learner.log")
+                                  << WarningLines(ReadTextFile(out + "/logs/actor-0.log"))
+                                  << WarningLines(ReadTextFile(out + "/logs/actor-1.log"));
   EXPECT_NE(resumed.output.find("continuing from the checkpoint of step 2"), std::string::npos)
       << resumed.output;
   EXPECT_NE(resumed.output.find(absl::StrCat("done: ", kResumeSteps * kUnitsPerStep,
@@ -272,8 +255,8 @@ TEST_F(LaunchTest, KilledLearnerRankStopsTheJobAndResumeEqualsUninterruptedRun) 
             std::string::npos)
       << resumed.output;
   // The rank files hold both runs' lines; the last is step 4 of the resumed run.
-  const auto rank0 = ReadJsonl(out + "/metrics/learner-rank-0.jsonl");
-  const auto rank1 = ReadJsonl(out + "/metrics/learner-rank-1.jsonl");
+  const auto rank0 = ReadJsonLines(out + "/metrics/learner-rank-0.jsonl");
+  const auto rank1 = ReadJsonLines(out + "/metrics/learner-rank-1.jsonl");
   ASSERT_FALSE(rank0.empty());
   ASSERT_FALSE(rank1.empty());
   EXPECT_EQ(rank0.back()["step"], kResumeSteps);
@@ -306,18 +289,17 @@ void ExpectJobSurvivesKillOf(const std::string& name, const std::string& config,
       testing::Memr1Binary(), " launch --timeout 1200 --config ", config, " > ", log, " 2>&1 &\n",
       "launch=$!\n",
       // A peer without the job token is refused while the job runs (and the job goes on).
-      "for i in $(seq 1 600); do [ -s ", out, "/addresses/coordinator ] && break; sleep 0.2; done\n",
-      testing::Memr1Binary(), " status --job-token not-the-token --coordinator $(cat ", out,
+      "for i in $(seq 1 600); do [ -s ", out,
+      "/addresses/coordinator ] && break; sleep 0.2; done\n", testing::Memr1Binary(),
+      " status --job-token not-the-token --coordinator $(cat ", out,
       "/addresses/coordinator) > /dev/null 2>&1; echo \"wrong-token status exit $?\"\n",
       "for i in $(seq 1 600); do grep -q 'loaded policy version' ", out,
       "/logs/actor-0.log 2>/dev/null && break; sleep 0.5; done\n",
       "pid=$(sed -n 's/.*\\[launch\\] ", victim, " is pid \\([0-9]*\\).*/\\1/p' ", log,
-      " | head -1)\n",
-      "echo \"killing ", victim, " $pid\"\n",
-      "kill -9 \"$pid\"\n",
+      " | head -1)\n", "echo \"killing ", victim, " $pid\"\n", "kill -9 \"$pid\"\n",
       "wait $launch\n");
   const auto run = testing::RunCommand(script);
-  const std::string output = Slurp(log);
+  const std::string output = ReadTextFile(log);
   ASSERT_EQ(run.exit_code, 0) << name << "\n" << run.output << output;
   EXPECT_NE(run.output.find("wrong-token status exit 1"), std::string::npos) << run.output;
   EXPECT_NE(output.find("Status refused"), std::string::npos)
@@ -325,12 +307,11 @@ void ExpectJobSurvivesKillOf(const std::string& name, const std::string& config,
   EXPECT_NE(output.find(absl::StrCat(victim, " exited with code 137; restarting it")),
             std::string::npos)
       << output;
-  EXPECT_NE(output.find(absl::StrCat("done: ", kSteps * kUnitsPerStep, " units, version ",
-                                     kSteps)),
+  EXPECT_NE(output.find(absl::StrCat("done: ", kSteps * kUnitsPerStep, " units, version ", kSteps)),
             std::string::npos)
       << output;
-  const auto rank0 = ReadJsonl(out + "/metrics/learner-rank-0.jsonl");
-  const auto rank1 = ReadJsonl(out + "/metrics/learner-rank-1.jsonl");
+  const auto rank0 = ReadJsonLines(out + "/metrics/learner-rank-0.jsonl");
+  const auto rank1 = ReadJsonLines(out + "/metrics/learner-rank-1.jsonl");
   ASSERT_EQ(rank0.size(), static_cast<size_t>(kSteps)) << output;
   ASSERT_EQ(rank1.size(), static_cast<size_t>(kSteps)) << output;
   EXPECT_EQ(rank0.back()["params_sha256"], rank1.back()["params_sha256"]);
@@ -342,7 +323,7 @@ TEST_F(LaunchTest, KilledMemstoreShardIsRestartedOnItsDataAndPort) {
   ExpectJobSurvivesKillOf("kill-memstore", config, out, dir_->Sub("kill-memstore.out"),
                           "memstore-0");
   // The restarted shard bound the same address (the actors' shard list stayed valid).
-  const std::string shard_log = Slurp(out + "/logs/memstore-0.log");
+  const std::string shard_log = ReadTextFile(out + "/logs/memstore-0.log");
   std::smatch first;
   ASSERT_TRUE(std::regex_search(shard_log, first,
                                 std::regex("memstore: serving on 127\\.0\\.0\\.1:[0-9]+")))
@@ -359,9 +340,10 @@ TEST_F(LaunchTest, KilledMemstoreShardIsRestartedOnItsDataAndPort) {
 TEST_F(LaunchTest, KilledCoordinatorIsRestartedFromItsState) {
   const std::string config = WriteConfig("kill-coordinator", "sync");
   const std::string out = dir_->Sub("kill-coordinator");
-  ExpectJobSurvivesKillOf("kill-coordinator", config, out,
-                          dir_->Sub("kill-coordinator.out"), "coordinator");
-  EXPECT_NE(Slurp(out + "/logs/coordinator.log").find("resumed job state"), std::string::npos);
+  ExpectJobSurvivesKillOf("kill-coordinator", config, out, dir_->Sub("kill-coordinator.out"),
+                          "coordinator");
+  EXPECT_NE(ReadTextFile(out + "/logs/coordinator.log").find("resumed job state"),
+            std::string::npos);
 }
 
 }  // namespace
