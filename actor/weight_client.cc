@@ -74,6 +74,26 @@ absl::StatusOr<v1::WeightManifest> WeightClient::GetManifest(int64_t version) {
   return manifest;
 }
 
+absl::StatusOr<v1::BroadcastGroup> WeightClient::JoinBroadcastGroup(const std::string& actor_id) {
+  grpc::ClientContext context;
+  SetDeadline(&context, options_.call_timeout);
+  AttachJobToken(&context, options_.job_token);
+  v1::JoinBroadcastGroupRequest request;
+  request.set_actor_id(actor_id);
+  v1::BroadcastGroup group;
+  const grpc::Status status = stub_->JoinBroadcastGroup(&context, request, &group);
+  if (!status.ok()) {
+    return Annotate(FromGrpcStatus(status),
+                    absl::StrCat("joining the weight broadcast group at ", options_.address));
+  }
+  if (group.world_size() < 2 || group.rank() < 1 || group.rank() >= group.world_size()) {
+    return absl::DataLossError(absl::StrCat("weight broadcast group from ", options_.address,
+                                            " is malformed: rank ", group.rank(), " of ",
+                                            group.world_size()));
+  }
+  return group;
+}
+
 absl::StatusOr<FetchedWeights> WeightClient::Fetch(int64_t version) {
   MEMR1_ASSIGN_OR_RETURN(v1::WeightManifest manifest, GetManifest(version));
   return FetchFrom(manifest, "");

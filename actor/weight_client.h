@@ -71,6 +71,10 @@ class WeightClient {
   // "safetensors"; on error the policy is unchanged.
   absl::Status Apply(const FetchedWeights& weights, LocalPolicy* policy) const;
 
+  // This actor's place in learner rank 0's NCCL weight broadcast group (learner.weight_sync =
+  // NCCL_BROADCAST); FailedPrecondition when the job syncs over gRPC only.
+  absl::StatusOr<v1::BroadcastGroup> JoinBroadcastGroup(const std::string& actor_id);
+
   // Fetches the newest version and applies it when it is newer than policy->version().
   // Returns the policy's version afterwards.
   absl::StatusOr<int64_t> Sync(LocalPolicy* policy);

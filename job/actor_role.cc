@@ -27,6 +27,7 @@
 #include "common/status_macros.h"
 #include "coordinator/client.h"
 #include "eval/judge_client.h"
+#include "learner/weight_broadcast.h"
 
 namespace memr1::job {
 namespace {
@@ -63,8 +64,13 @@ class ActorRole {
   }
   // The learners' addresses (from the newest register/heartbeat answer).
   absl::StatusOr<std::vector<std::string>> LearnerAddresses();
-  // Loads `wanted` (SYNC: exactly; ASYNC: the newest, at least `wanted`) from learner rank 0.
+  // Loads `wanted` (SYNC: exactly; ASYNC: the newest, at least `wanted`) from learner rank 0:
+  // from the broadcast group when there is one, over gRPC otherwise.
   absl::Status EnsureVersion(int64_t wanted);
+  // Joins the NCCL broadcast group once (learner.weight_sync = NCCL_BROADCAST).
+  void JoinBroadcastGroup();
+  // The wanted version from the broadcast group; NotFound when the group cannot give it.
+  absl::StatusOr<actor::FetchedWeights> FromBroadcast(int64_t wanted);
   absl::StatusOr<std::string> BankOf(const actor::Conversation& conversation);
   absl::StatusOr<actor::EpisodeResult> RunEpisode(const v1::WorkUnit& unit);
   absl::Status RunUnit(const v1::WorkUnit& unit);
@@ -96,6 +102,10 @@ class ActorRole {
   std::string lease_id_;
   std::vector<std::string> learners_;
   std::unique_ptr<actor::WeightClient> weights_;
+  // learner.weight_sync = NCCL_BROADCAST: the group's receiving side; null until joined and
+  // after it failed (then weights come over gRPC).
+  std::unique_ptr<learner::WeightBroadcastReceiver> broadcast_;
+  bool broadcast_joined_ = false;
   std::map<int, std::unique_ptr<actor::TrajectorySender>> senders_;
   int64_t loaded_version_ = -1;
   std::string loaded_hash_;
@@ -228,6 +238,38 @@ absl::StatusOr<std::vector<std::string>> ActorRole::LearnerAddresses() {
   return learners_;
 }
 
+void ActorRole::JoinBroadcastGroup() {
+  broadcast_joined_ = true;
+  absl::StatusOr<int> device = learner::BroadcastDeviceIndex(config_.model().device());
+  absl::StatusOr<v1::BroadcastGroup> group =
+      device.ok() ? weights_->JoinBroadcastGroup(options_.id) : device.status();
+  if (!group.ok()) {
+    MEMR1_LOG(WARNING) << options_.id << ": no weight broadcast group (" << group.status().message()
+                       << "); fetching weights over gRPC";
+    return;
+  }
+  MEMR1_LOG(INFO) << options_.id << ": joining the weight broadcast group as rank "
+                  << group->rank() << " of " << group->world_size();
+  broadcast_ = std::make_unique<learner::WeightBroadcastReceiver>(
+      learner::NcclGroupJoiner(*device), *std::move(group), options_.broadcast_join_timeout);
+}
+
+absl::StatusOr<actor::FetchedWeights> ActorRole::FromBroadcast(int64_t wanted) {
+  if (broadcast_ == nullptr) return absl::NotFoundError("no broadcast group");
+  absl::StatusOr<std::shared_ptr<const learner::WeightPublisher::Version>> received =
+      broadcast_->WaitFor(wanted, options_.broadcast_wait);
+  if (!received.ok() || (!async_ && (*received)->manifest.version() != wanted)) {
+    MEMR1_LOG(WARNING) << options_.id << ": version " << wanted << " not from the broadcast group ("
+                       << (received.ok() ? absl::StrCat("it sent version ",
+                                                        (*received)->manifest.version())
+                                         : std::string(received.status().message()))
+                       << "); fetching it over gRPC";
+    if (!received.ok() && absl::IsUnavailable(received.status())) broadcast_.reset();
+    return absl::NotFoundError("not broadcast");
+  }
+  return actor::FetchedWeights{(*received)->manifest, (*received)->bytes};
+}
+
 absl::Status ActorRole::EnsureVersion(int64_t wanted) {
   if (async_ ? loaded_version_ >= wanted : loaded_version_ == wanted) return absl::OkStatus();
   MEMR1_ASSIGN_OR_RETURN(const std::vector<std::string> learners, LearnerAddresses());
@@ -237,17 +279,21 @@ absl::Status ActorRole::EnsureVersion(int64_t wanted) {
     options.job_token = config_.job_token();
     MEMR1_ASSIGN_OR_RETURN(weights_, actor::WeightClient::Create(options));
   }
+  if (config_.learner().weight_sync() == v1::LearnerConfig::NCCL_BROADCAST && !broadcast_joined_) {
+    JoinBroadcastGroup();
+  }
+  absl::StatusOr<actor::FetchedWeights> fetched = FromBroadcast(wanted);
   // SYNC: exactly the unit's version; ASYNC: the newest (at least the unit's).
-  MEMR1_ASSIGN_OR_RETURN(const actor::FetchedWeights fetched,
-                         weights_->Fetch(async_ ? 0 : wanted));
-  if (fetched.manifest.version() < wanted) {
+  if (!fetched.ok()) fetched = weights_->Fetch(async_ ? 0 : wanted);
+  MEMR1_RETURN_IF_ERROR(fetched.status());
+  if (fetched->manifest.version() < wanted) {
     return absl::UnavailableError(absl::StrCat("learner rank 0 serves version ",
-                                               fetched.manifest.version(), ", the unit needs ",
+                                               fetched->manifest.version(), ", the unit needs ",
                                                wanted));
   }
-  MEMR1_RETURN_IF_ERROR(weights_->Apply(fetched, trained_));
-  loaded_version_ = fetched.manifest.version();
-  loaded_hash_ = fetched.manifest.content_hash();
+  MEMR1_RETURN_IF_ERROR(weights_->Apply(*fetched, trained_));
+  loaded_version_ = fetched->manifest.version();
+  loaded_hash_ = fetched->manifest.content_hash();
   MEMR1_LOG(INFO) << options_.id << ": loaded policy version " << loaded_version_ << " (sha256 "
                   << loaded_hash_ << ")";
   Report();

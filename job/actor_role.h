@@ -12,7 +12,10 @@
 // Loop: LeaseWork (one unit at a time) -> for the unit:
 //   1. the policy version: SYNC needs exactly unit.policy_version, ASYNC at least it. Weights are
 //      fetched from learner rank 0 (WeightClient: resumable, SHA-256 verified) and applied
-//      between episodes; the very first unit fetches too, so the version-0 hash is verified;
+//      between episodes; the very first unit fetches too, so the version-0 hash is verified.
+//      With learner.weight_sync = NCCL_BROADCAST the actor joins rank 0's broadcast group on
+//      its CUDA device (learner/weight_broadcast.h) and takes the version from it, verified the
+//      same way; a group that fails or does not deliver the version in time falls back to gRPC;
 //   2. the conversation's bank: built once per conversation by the frozen manager (BankBuilder,
 //      tag "train-<actor id>", so actors never write one bank concurrently) and reused;
 //   3. the episode: MM or AA as unit.agent says, episode id "<unit id>#<attempt>", seed
@@ -46,6 +49,9 @@ struct ActorRoleOptions {
   int max_consecutive_failures = 5;
   // Bound on waiting for the learners to register (their addresses).
   absl::Duration learner_timeout = absl::Minutes(10);
+  // NCCL_BROADCAST: bound on the group forming, and on waiting for a version from it.
+  absl::Duration broadcast_join_timeout = absl::Minutes(5);
+  absl::Duration broadcast_wait = absl::Minutes(2);
 };
 
 // OK when the job is done or the coordinator says stop; Cancelled on a shutdown request.

@@ -31,6 +31,7 @@
 #include "learner/communicator.h"
 #include "learner/ingest_service.h"
 #include "learner/trainer.h"
+#include "learner/weight_broadcast.h"
 #include "learner/weight_publisher.h"
 #include "llm/safetensors_buffer.h"
 
@@ -148,6 +149,9 @@ class LearnerRole {
   std::unique_ptr<learner::TrajectoryIngestService> ingest_;
   std::unique_ptr<learner::WeightPublisher> publisher_;
   std::unique_ptr<learner::WeightsService> weights_;
+  // learner.weight_sync = NCCL_BROADCAST (rank 0): the group's ranks and its sending side.
+  std::unique_ptr<learner::BroadcastGroupRegistry> broadcast_group_;
+  std::unique_ptr<learner::WeightBroadcaster> broadcaster_;
   StartedGrpcServer server_;
   std::unique_ptr<MetricsServer> metrics_server_;
   std::unique_ptr<coordinator::CoordinatorClient> client_;
@@ -248,6 +252,10 @@ absl::Status LearnerRole::Publish(int64_t version, const std::string& bytes,
                                   const std::string& checkpoint_dir) {
   if (publisher_->newest_version() < version) {
     MEMR1_RETURN_IF_ERROR(publisher_->Publish(version, bytes));
+    if (broadcaster_ != nullptr) {
+      MEMR1_ASSIGN_OR_RETURN(auto published, publisher_->Get(version));
+      broadcaster_->Offer(std::move(published));
+    }
   }
   MEMR1_ASSIGN_OR_RETURN(const v1::WeightManifest manifest, publisher_->GetManifest(version));
   v1::PublishVersionRequest request;
@@ -278,6 +286,7 @@ absl::Status LearnerRole::Publish(int64_t version, const std::string& bytes,
 }
 
 void LearnerRole::Close() {
+  broadcaster_.reset();  // closes the broadcast group: the actors' receivers end
   if (heartbeater_ != nullptr) heartbeater_->Close();
   if (ingest_ != nullptr) ingest_->Close();
   if (buffer_ != nullptr) buffer_->Close();
@@ -363,6 +372,19 @@ absl::Status LearnerRole::Run() {
   if (leader) {
     publisher_ = std::make_unique<learner::WeightPublisher>();
     weights_ = std::make_unique<learner::WeightsService>(publisher_.get(), config_.job_token());
+    if (l.weight_sync() == v1::LearnerConfig::NCCL_BROADCAST) {
+      // Every actor joins one group with rank 0; the group forms in the background while the
+      // gRPC fetch serves anyone who does not (or cannot) join.
+      MEMR1_ASSIGN_OR_RETURN(const int device,
+                             learner::BroadcastDeviceIndex(config_.model().device()));
+      MEMR1_ASSIGN_OR_RETURN(std::string group_id, learner::NewNcclGroupId());
+      const int actors = config_.actor().num_actors();
+      broadcast_group_ = std::make_unique<learner::BroadcastGroupRegistry>(group_id, actors);
+      weights_->set_broadcast_group(broadcast_group_.get());
+      broadcaster_ = std::make_unique<learner::WeightBroadcaster>(
+          learner::NcclGroupJoiner(comm_->device().is_cuda() ? comm_->device().index() : device),
+          std::move(group_id), actors + 1, options_.broadcast_join_timeout);
+    }
     grpc_options.services.push_back(weights_.get());
   }
   MEMR1_ASSIGN_OR_RETURN(server_, StartGrpcServer(grpc_options));

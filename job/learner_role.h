@@ -48,6 +48,8 @@ struct LearnerRoleOptions {
   absl::Duration step_timeout = absl::Hours(2);
   // StepUnits polling interval.
   absl::Duration poll_interval = absl::Milliseconds(100);
+  // learner.weight_sync = NCCL_BROADCAST: bound on all actors joining rank 0's group.
+  absl::Duration broadcast_join_timeout = absl::Minutes(5);
 };
 
 // OK when the job reached learner.total_steps (or the coordinator reported DONE). Aborted when

@@ -15,6 +15,9 @@
 // Thread safety: see Communicator.
 
 #include <memory>
+#include <string>
+
+#include "absl/time/time.h"
 
 #include "learner/communicator.h"
 
@@ -25,6 +28,13 @@ class NcclCommunicator : public Communicator {
   // Initialises MPI if needed, selects the rank's GPU and creates the NCCL communicator.
   // FailedPrecondition when no CUDA device is visible.
   static absl::StatusOr<std::unique_ptr<NcclCommunicator>> Create();
+  // Joins a group formed outside MPI (weight_broadcast.h: learner rank 0 and the actors) on
+  // CUDA device `device`: every member passes the same `unique_id` (NewNcclGroupId) and `world`.
+  // The communicator is created non-blocking so that a member that never joins ends the wait
+  // at `deadline` (DeadlineExceeded, the half-formed communicator aborted).
+  static absl::StatusOr<std::unique_ptr<NcclCommunicator>> Join(const std::string& unique_id,
+                                                                int rank, int world, int device,
+                                                                absl::Time deadline);
   ~NcclCommunicator() override;
 
   int rank() const override { return rank_; }
@@ -38,6 +48,9 @@ class NcclCommunicator : public Communicator {
 
  private:
   struct State;
+  // Waits out ncclInProgress of a non-blocking communicator (Join); blocking ones return the
+  // final code at once.
+  absl::Status Settle(int code, const char* what);
   explicit NcclCommunicator(std::unique_ptr<State> state, int rank, int world, int device);
   std::unique_ptr<State> state_;
   int rank_;

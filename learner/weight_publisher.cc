@@ -10,6 +10,7 @@
 #include "common/logging.h"
 #include "common/metrics.h"
 #include "common/status_macros.h"
+#include "learner/weight_broadcast.h"
 #include "llm/safetensors_buffer.h"
 
 namespace memr1::learner {
@@ -106,6 +107,21 @@ grpc::Status WeightsService::GetManifest(grpc::ServerContext* context,
   absl::StatusOr<v1::WeightManifest> manifest = publisher_->GetManifest(request->version());
   if (!manifest.ok()) return ToGrpcStatus(manifest.status());
   *reply = *std::move(manifest);
+  return grpc::Status::OK;
+}
+
+grpc::Status WeightsService::JoinBroadcastGroup(grpc::ServerContext* context,
+                                                const v1::JoinBroadcastGroupRequest* request,
+                                                v1::BroadcastGroup* reply) {
+  const absl::Status auth = CheckJobToken(*context, job_token_);
+  if (!auth.ok()) return ToGrpcStatus(auth);
+  if (broadcast_group_ == nullptr) {
+    return ToGrpcStatus(absl::FailedPreconditionError(
+        "weights: this job syncs weights over gRPC (learner.weight_sync is GRPC_FETCH)"));
+  }
+  absl::StatusOr<v1::BroadcastGroup> group = broadcast_group_->Join(request->actor_id());
+  if (!group.ok()) return ToGrpcStatus(group.status());
+  *reply = *std::move(group);
   return grpc::Status::OK;
 }
 

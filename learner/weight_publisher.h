@@ -31,6 +31,8 @@ class CausalLM;
 
 namespace memr1::learner {
 
+class BroadcastGroupRegistry;
+
 // SHA-256 hex of published bytes (common/sha256.h).
 using ::memr1::Sha256Hex;
 
@@ -90,10 +92,19 @@ class WeightsService : public v1::Weights::Service {
   grpc::Status FetchWeights(grpc::ServerContext* context,
                             const v1::FetchWeightsRequest* request,
                             grpc::ServerWriter<v1::WeightChunk>* writer) override;
+  // FAILED_PRECONDITION unless a broadcast group was set.
+  grpc::Status JoinBroadcastGroup(grpc::ServerContext* context,
+                                  const v1::JoinBroadcastGroupRequest* request,
+                                  v1::BroadcastGroup* reply) override;
+
+  // Serves JoinBroadcastGroup from `registry` (weight_broadcast.h; not owned, must outlive the
+  // service). Call before the server starts.
+  void set_broadcast_group(BroadcastGroupRegistry* registry) { broadcast_group_ = registry; }
 
  private:
   const WeightPublisher* const publisher_;
   const std::string job_token_;
+  BroadcastGroupRegistry* broadcast_group_ = nullptr;
 };
 
 }  // namespace memr1::learner

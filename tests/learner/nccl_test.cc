@@ -10,6 +10,7 @@
 
 #include "gtest/gtest.h"
 #include "learner/nccl_communicator.h"
+#include "learner/weight_broadcast.h"
 
 namespace memr1::learner {
 namespace {
@@ -41,6 +42,32 @@ TEST(NcclCommunicatorTest, AllReduceAllGatherBroadcastOnOneGpu) {
   at::Tensor cpu = torch::ones({2});
   EXPECT_EQ((*comm)->AllReduceSum(cpu).code(), absl::StatusCode::kInvalidArgument);
   cudaFree(device);
+}
+
+// The weight broadcast group's NCCL side: a group formed from a unique id outside MPI.
+TEST(NcclCommunicatorTest, JoinFormsAGroupFromAUniqueId) {
+  if (CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+  absl::StatusOr<std::string> id = NewNcclGroupId();
+  ASSERT_TRUE(id.ok()) << id.status();
+  auto comm = NcclCommunicator::Join(*id, 0, 1, 0, absl::Now() + absl::Seconds(60));
+  ASSERT_TRUE(comm.ok()) << comm.status();
+  EXPECT_EQ((*comm)->world_size(), 1);
+  float* device = nullptr;
+  ASSERT_EQ(cudaMalloc(reinterpret_cast<void**>(&device), sizeof(float) * 4), cudaSuccess);
+  at::Tensor x = torch::from_blob(device, {4}, torch::TensorOptions().dtype(torch::kFloat).device(torch::kCUDA, 0));
+  EXPECT_TRUE((*comm)->Broadcast(x, 0).ok());
+  EXPECT_TRUE((*comm)->AllReduceSum(x).ok());
+  cudaFree(device);
+}
+
+TEST(NcclCommunicatorTest, JoinEndsAtTheDeadlineWhenAMemberNeverComes) {
+  if (CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+  absl::StatusOr<std::string> id = NewNcclGroupId();
+  ASSERT_TRUE(id.ok()) << id.status();
+  auto comm = NcclCommunicator::Join(*id, 0, 2, 0, absl::Now() + absl::Seconds(3));
+  EXPECT_EQ(comm.status().code(), absl::StatusCode::kDeadlineExceeded) << comm.status();
+  EXPECT_EQ(NcclCommunicator::Join("short", 0, 1, 0, absl::Now()).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(NcclCommunicatorTest, WithoutAGpuCreateFailsCleanly) {
