@@ -36,6 +36,7 @@ absl::StatusOr<MemoryPlan> Estimate(const v1::JobConfig& config, const PlanOptio
   MemoryPlan plan;
   MEMR1_ASSIGN_OR_RETURN(plan.policy, ResolveModelShape(config.model().path()));
   const bool ppo = learner.algorithm() == v1::LearnerConfig::PPO;
+  const bool sft = learner.algorithm() == v1::LearnerConfig::SFT;  // no reference, no rollout
   if (ppo) {
     if (learner.critic_model_path().empty()) {
       plan.critic = plan.policy;
@@ -63,7 +64,7 @@ absl::StatusOr<MemoryPlan> Estimate(const v1::JobConfig& config, const PlanOptio
   } else {
     add("resident", absl::StrCat("policy AdamW state (", sharding, ")"), 12 * p / shards);
   }
-  if (learner.kl_coef() > 0 && !learner.reference_from_trajectories()) {
+  if (!sft && learner.kl_coef() > 0 && !learner.reference_from_trajectories()) {
     add("resident", "reference weights", p * b);
   }
   if (ppo) {
@@ -104,7 +105,7 @@ absl::StatusOr<MemoryPlan> Estimate(const v1::JobConfig& config, const PlanOptio
   }
   if (!offload) add("optimizer step", "fp32 temporaries of the owned slice", 8 * pmax / shards);
   // Rollout.
-  if (options.colocated_rollout && learner.colocated_rollout()) {
+  if (!sft && options.colocated_rollout && learner.colocated_rollout()) {
     const double sequences = std::max(1.0, std::ceil(learner.global_batch_size() / world));
     const double kv_per_token = 2.0 * plan.policy.num_layers * plan.policy.num_kv_heads *
                                 plan.policy.head_dim * b;

@@ -16,6 +16,7 @@
 #include "learner/advantages.h"
 #include "learner/grad_sync.h"
 #include "learner/losses.h"
+#include "learner/sft.h"
 #include "learner/trajectory_io.h"
 #include "llm/checkpoint_io.h"
 #include "llm/scoring.h"
@@ -70,7 +71,8 @@ absl::StatusOr<MicroBatch> MakeMicroBatch(const std::vector<const v1::Trajectory
       const int64_t i = row * max_resp + k;
       index[i] = p - 1 + k;
       mask[i] = t.loss_mask_size() == 0 ? 1.0f : static_cast<float>(t.loss_mask(k));
-      behaviour[i] = t.behaviour_logprobs(k);
+      // SFT demonstrations may carry no behaviour log-probs (RL validation requires them).
+      if (t.behaviour_logprobs_size() > 0) behaviour[i] = t.behaviour_logprobs(k);
       if (need_reference) reference[i] = t.reference_logprobs(k);
       if (t.token_rewards_size() > 0) token_rewards[i] = t.token_rewards(k);
       if (mask[i] > 0) last[row] = k;
@@ -154,6 +156,19 @@ void ZeroGrads(const std::vector<at::Tensor>& params) {
 }  // namespace
 
 std::string StepMetrics::ToJson() const {
+  if (supervised) {
+    // Only what a supervised step measures (the RL fields would be zeros that mean nothing).
+    const nlohmann::json j = {{"step", step},
+                              {"sft/loss", loss},
+                              {"sft/token_accuracy", token_accuracy},
+                              {"loss", loss},
+                              {"tokens", tokens},
+                              {"grad_norm", grad_norm},
+                              {"lr", lr},
+                              {"seconds", seconds},
+                              {"tokens_per_second", tokens_per_second}};
+    return j.dump();
+  }
   nlohmann::json j = {{"step", step},
                       {"loss", loss},
                       {"policy_loss", policy_loss},
@@ -205,6 +220,7 @@ absl::StatusOr<TrainerModels> LoadTrainerModels(const v1::JobConfig& config) {
   const LearnerConfig& l = config.learner();
   TrainerModels models;
   MEMR1_ASSIGN_OR_RETURN(models.policy, llm::LoadCausalLM(config.model().path(), device, dtype));
+  if (l.algorithm() == LearnerConfig::SFT) return models;  // no reference, no critic
   if (l.kl_coef() > 0 && !l.reference_from_trajectories()) {
     MEMR1_ASSIGN_OR_RETURN(models.reference, CloneModel(*models.policy));
   }
@@ -233,7 +249,8 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const v1::JobConfig& co
   const LearnerConfig& l = config.learner();
   if (comm == nullptr) return absl::InvalidArgumentError("Trainer: no communicator");
   if (models.policy == nullptr) return absl::InvalidArgumentError("Trainer: no policy model");
-  if (l.kl_coef() > 0 && !l.reference_from_trajectories() && models.reference == nullptr) {
+  const bool sft = l.algorithm() == LearnerConfig::SFT;
+  if (!sft && l.kl_coef() > 0 && !l.reference_from_trajectories() && models.reference == nullptr) {
     return absl::InvalidArgumentError(
         "learner.kl_coef > 0 needs a reference model (or learner.reference_from_trajectories)");
   }
@@ -292,12 +309,14 @@ absl::StatusOr<StepMetrics> Trainer::Step(const std::vector<v1::Trajectory>& glo
                                                    l.global_batch_size()));
   }
   const bool ppo = l.algorithm() == LearnerConfig::PPO;
-  const bool use_kl = l.kl_coef() > 0;
+  const bool sft = l.algorithm() == LearnerConfig::SFT;
+  const bool use_kl = !sft && l.kl_coef() > 0;
   const bool reference_in_data = use_kl && l.reference_from_trajectories();
   const int64_t vocab = models_.policy->config().vocab_size;
   for (int64_t i = 0; i < n; ++i) {
     const v1::Trajectory& t = global_batch[i];
-    absl::Status s = ValidateTrajectory(t, vocab);
+    absl::Status s = ValidateTrajectory(
+        t, vocab, sft ? BehaviourLogprobs::kOptional : BehaviourLogprobs::kRequired);
     if (s.ok() && t.prompt_ids_size() == 0) s = absl::InvalidArgumentError("prompt_ids is empty");
     if (s.ok() && reference_in_data && t.reference_logprobs_size() != t.response_ids_size()) {
       s = absl::InvalidArgumentError(
@@ -320,6 +339,7 @@ absl::StatusOr<StepMetrics> Trainer::Step(const std::vector<v1::Trajectory>& glo
     rewards.push_back(t.reward());
     groups.push_back(t.group_id().empty() ? t.id() : t.group_id());
   }
+  if (sft) return SupervisedStep(global_batch, global_tokens);
   const LossAggregation aggregation = l.loss_aggregation() == LearnerConfig::SEQUENCE_MEAN
                                           ? LossAggregation::kSequenceMean
                                           : LossAggregation::kTokenMean;
@@ -537,6 +557,60 @@ absl::StatusOr<StepMetrics> Trainer::Step(const std::vector<v1::Trajectory>& glo
   m.approx_kl = global[5] / tokens / epochs;
   m.value_loss = global[6] / epochs;
   m.value_clip_fraction = global[7] / tokens / epochs;
+  ++steps_;
+  m.step = steps_;
+  m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  m.tokens_per_second = m.seconds > 0 ? global_tokens / m.seconds : 0;
+  return m;
+}
+
+absl::StatusOr<StepMetrics> Trainer::SupervisedStep(
+    const std::vector<v1::Trajectory>& global_batch, double global_tokens) {
+  const LearnerConfig& l = config_.learner();
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t per_rank = static_cast<int64_t>(global_batch.size()) / comm_->world_size();
+  const int64_t first = comm_->rank() * per_rank;
+  const c10::Device device = models_.policy->device();
+  StepMetrics m;
+  m.supervised = true;
+  m.tokens = static_cast<int64_t>(global_tokens);
+  double local[2] = {0, 0};  // NLL sum, correct tokens
+  ZeroGrads(policy_params_);
+  MEMR1_RETURN_IF_ERROR(TorchCall("supervised update", [&]() -> absl::Status {
+    for (int64_t b = 0; b < per_rank; b += l.micro_batch_size()) {
+      std::vector<const v1::Trajectory*> ts;
+      for (int64_t i = b; i < std::min<int64_t>(per_rank, b + l.micro_batch_size()); ++i) {
+        ts.push_back(&global_batch[first + i]);
+      }
+      MEMR1_ASSIGN_OR_RETURN(MicroBatch mb, MakeMicroBatch(ts, b, device, false));
+      // The LM head runs on the response positions only: a long prompt costs its hidden states
+      // but no [prompt, vocab] logits.
+      MEMR1_ASSIGN_OR_RETURN(at::Tensor hidden, models_.policy->Hidden(mb.input));
+      const at::Tensor positions =
+          mb.index.unsqueeze(2).expand({mb.index.size(0), mb.index.size(1), hidden.size(2)});
+      const at::Tensor logits = models_.policy->LmHead(hidden.gather(1, positions));
+      const SupervisedLossResult loss =
+          SupervisedLoss(logits, mb.targets.gather(1, mb.index), mb.mask, global_tokens);
+      loss.loss.backward();
+      local[0] += loss.nll_sum;
+      local[1] += loss.correct;
+    }
+    return absl::OkStatus();
+  }));
+  MEMR1_RETURN_IF_ERROR(
+      AllReduceGradients(policy_params_, *comm_, int64_t{l.bucket_mb()} << 20).status());
+  m.grad_norm = ClipGradNorm(policy_params_, l.max_grad_norm());
+  m.lr = policy_schedule_->LearningRate(policy_optimizer_->steps());
+  MEMR1_RETURN_IF_ERROR(policy_optimizer_->Step(m.lr));
+  ZeroGrads(policy_params_);
+  at::Tensor sums = at::tensor(std::vector<double>{local[0], local[1]}, at::kDouble);
+  if (comm_->device().is_cuda()) sums = sums.to(at::kFloat);
+  sums = sums.to(comm_->device());
+  MEMR1_RETURN_IF_ERROR(comm_->AllReduceSum(sums));
+  sums = sums.to(at::kCPU, at::kDouble);
+  const double tokens = std::max(global_tokens, 1.0);
+  m.loss = sums[0].item<double>() / tokens;
+  m.token_accuracy = sums[1].item<double>() / tokens;
   ++steps_;
   m.step = steps_;
   m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -16,6 +16,13 @@
 //      give the gradient of one big batch; bucketed all-reduce; global-norm clipping; AdamW
 //      (ZeRO-1 when zero_stage is 1) with the warm-up/cosine schedule. Critic likewise.
 //
+// learner.algorithm SFT (supervised: warm start, Memory-SFT, LM pretraining) takes the same path
+// without steps 2-3: one optimizer update per Step on the masked next-token cross-entropy of the
+// response tokens (learner/sft.h), a token mean over the global batch. No reference model, no
+// critic; rewards, behaviour and reference log-probs in the trajectories are ignored (a
+// demonstration may carry no behaviour log-probs), and ppo_epochs, kl_coef and
+// loss_aggregation do not apply.
+//
 // Thread safety: not thread safe; one thread drives a Trainer. Collective: every rank calls
 // Step/Save with the same global batch.
 
@@ -80,8 +87,14 @@ struct StepMetrics {
   int64_t tokens = 0;  // policy tokens in the global batch
   double seconds = 0;
   double tokens_per_second = 0;
+  // SFT steps: `loss` is the mean NLL per trained token and token_accuracy the fraction of
+  // trained tokens whose greedy (argmax) prediction is right.
+  bool supervised = false;
+  double token_accuracy = 0;
 
-  // One JSON object (a line of metrics.jsonl).
+  // One JSON object (a line of metrics.jsonl). An SFT step writes step, sft/loss,
+  // sft/token_accuracy, loss (the same NLL), tokens, grad_norm, lr, seconds and
+  // tokens_per_second; an RL step the RL fields.
   std::string ToJson() const;
 };
 
@@ -94,7 +107,8 @@ class Trainer {
 
   // One training step on `global_batch` (exactly learner.global_batch_size trajectories, the
   // same on every rank). InvalidArgument naming the trajectory for one that does not fit the
-  // model (empty prompt, ids outside the vocabulary, missing reference log-probs).
+  // model (empty prompt, ids outside the vocabulary, missing reference log-probs, missing
+  // behaviour log-probs for an RL algorithm).
   absl::StatusOr<StepMetrics> Step(const std::vector<v1::Trajectory>& global_batch);
 
   // Collective checkpoint of weights, optimizer slices, schedule position and RNG, with the
@@ -112,6 +126,9 @@ class Trainer {
  private:
   Trainer(const v1::JobConfig& config, TrainerModels models, Communicator* comm);
   absl::Status Init();
+  // The SFT update of Step (after validation); `global_tokens` counts the trained tokens.
+  absl::StatusOr<StepMetrics> SupervisedStep(const std::vector<v1::Trajectory>& global_batch,
+                                             double global_tokens);
 
   v1::JobConfig config_;
   TrainerModels models_;

@@ -35,17 +35,23 @@ absl::Status CheckIds(const google::protobuf::RepeatedField<int32_t>& ids, int64
 
 }  // namespace
 
-absl::Status ValidateTrajectory(const v1::Trajectory& t, int64_t vocab_size) {
+absl::Status ValidateTrajectory(const v1::Trajectory& t, int64_t vocab_size,
+                                BehaviourLogprobs behaviour) {
   const int n = t.response_ids_size();
   if (n == 0) return absl::InvalidArgumentError("response_ids is empty");
   MEMR1_RETURN_IF_ERROR(CheckIds(t.prompt_ids(), vocab_size, "prompt_ids"));
   MEMR1_RETURN_IF_ERROR(CheckIds(t.response_ids(), vocab_size, "response_ids"));
-  if (t.behaviour_logprobs_size() != n) {
+  if (t.behaviour_logprobs_size() == 0 && behaviour == BehaviourLogprobs::kRequired) {
+    return absl::InvalidArgumentError(
+        "behaviour_logprobs is empty: PPO, GRPO and RLOO need the sampling log-prob of every "
+        "response token (learner.algorithm sft trains on demonstrations without them)");
+  }
+  if (t.behaviour_logprobs_size() != 0 && t.behaviour_logprobs_size() != n) {
     return absl::InvalidArgumentError(
         absl::StrCat("behaviour_logprobs has ", t.behaviour_logprobs_size(), " entries, expected ",
                      n, " (one per response token)"));
   }
-  for (int i = 0; i < n; ++i) {
+  for (int i = 0; i < t.behaviour_logprobs_size(); ++i) {
     const float lp = t.behaviour_logprobs(i);
     if (!std::isfinite(lp) || lp > 0) {
       return absl::InvalidArgumentError(
@@ -77,7 +83,8 @@ absl::Status ValidateTrajectory(const v1::Trajectory& t, int64_t vocab_size) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::Trajectory> ParseTrajectoryJson(const std::string& line, int64_t vocab_size) {
+absl::StatusOr<v1::Trajectory> ParseTrajectoryJson(const std::string& line, int64_t vocab_size,
+                                                   BehaviourLogprobs behaviour) {
   v1::Trajectory trajectory;
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;
@@ -85,18 +92,20 @@ absl::StatusOr<v1::Trajectory> ParseTrajectoryJson(const std::string& line, int6
   if (!parsed.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("not a Trajectory: ", parsed.ToString()));
   }
-  MEMR1_RETURN_IF_ERROR(ValidateTrajectory(trajectory, vocab_size));
+  MEMR1_RETURN_IF_ERROR(ValidateTrajectory(trajectory, vocab_size, behaviour));
   return trajectory;
 }
 
 absl::StatusOr<std::vector<v1::Trajectory>> ReadTrajectoriesJsonl(const std::string& path,
-                                                                  int64_t vocab_size) {
+                                                                  int64_t vocab_size,
+                                                                  BehaviourLogprobs behaviour) {
   std::ifstream in(path);
   if (!in) return absl::NotFoundError(absl::StrCat("cannot open trajectories file ", path));
   std::vector<v1::Trajectory> out;
   MEMR1_RETURN_IF_ERROR(
       ForEachJsonLine(in, path, [&](const std::string& line, const std::string&) -> absl::Status {
-        MEMR1_ASSIGN_OR_RETURN(v1::Trajectory trajectory, ParseTrajectoryJson(line, vocab_size));
+        MEMR1_ASSIGN_OR_RETURN(v1::Trajectory trajectory,
+                               ParseTrajectoryJson(line, vocab_size, behaviour));
         out.push_back(std::move(trajectory));
         return absl::OkStatus();
       }));
