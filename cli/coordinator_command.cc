@@ -2,6 +2,7 @@
 // `memr1 status`: print a running job's state as its coordinator sees it.
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -15,6 +16,7 @@
 #include "common/shutdown.h"
 #include "common/status_macros.h"
 #include "coordinator/client.h"
+#include "coordinator/resume.h"
 #include "coordinator/server.h"
 
 namespace memr1::cli {
@@ -52,6 +54,8 @@ struct CoordinatorFlags {
   std::string listen;
   std::string address_file;
   std::string state_dir;
+  bool resume = false;
+  std::string checkpoints;
 };
 
 absl::Status Serve(const CoordinatorFlags& flags) {
@@ -64,6 +68,20 @@ absl::Status Serve(const CoordinatorFlags& flags) {
                          coordinator::ServerOptionsFromConfig(config));
   if (!flags.listen.empty()) options.listen = flags.listen;
   if (!flags.state_dir.empty()) options.state_dir = flags.state_dir;
+  if (flags.resume) {
+    // The rollback opens the state itself, with a stream of its own.
+    MEMR1_ASSIGN_OR_RETURN(coordinator::ServerOptions rollback,
+                           coordinator::ServerOptionsFromConfig(config));
+    rollback.state_dir = options.state_dir;
+    const std::string checkpoints =
+        flags.checkpoints.empty()
+            ? (std::filesystem::path(config.output_dir()) / "checkpoints").string()
+            : flags.checkpoints;
+    MEMR1_ASSIGN_OR_RETURN(const coordinator::ResumeOutcome resumed,
+                           coordinator::RollBackToCheckpoint(std::move(rollback), checkpoints));
+    std::cout << "coordinator: " << resumed.message << std::endl;
+    if (resumed.already_done) return absl::OkStatus();
+  }
   const coordinator::JobOptions job = options.job;
   const std::string state_dir = options.state_dir;
   MEMR1_ASSIGN_OR_RETURN(std::unique_ptr<coordinator::CoordinatorServer> server,
@@ -174,6 +192,13 @@ void RegisterCoordinatorCommands(CLI::App& app, CommandRunner& runner) {
   serve->add_option("--state-dir", serve_flags->state_dir,
                     "RocksDB state directory; default coordinator.state_dir or "
                     "<output_dir>/coordinator");
+  serve->add_flag("--resume", serve_flags->resume,
+                  "First roll the job back to the learners' latest checkpoint (a requeued or "
+                  "restarted job; start the learners with --resume too); exits at once when the "
+                  "job is already done");
+  serve->add_option("--checkpoints", serve_flags->checkpoints,
+                    "The learners' checkpoint directory for --resume; default "
+                    "<output_dir>/checkpoints");
   runner.Bind(serve, [serve_flags]() { return Serve(*serve_flags); });
 
   auto status_flags = std::make_shared<StatusFlags>();

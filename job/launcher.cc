@@ -27,6 +27,7 @@
 #include "common/status_macros.h"
 #include "coordinator/client.h"
 #include "coordinator/job_state.h"
+#include "coordinator/resume.h"
 #include "coordinator/server.h"
 #include "coordinator/state_store.h"
 
@@ -81,52 +82,6 @@ absl::Status WritePrivateFile(const fs::path& path, const std::string& text) {
   return absl::OkStatus();
 }
 
-// The trained steps of the checkpoint the learners restore on --resume (checkpoints/LATEST
-// names "step-<N>"); -1 when there is none yet.
-absl::StatusOr<int64_t> LatestCheckpointStep(const fs::path& checkpoints) {
-  std::ifstream in(checkpoints / "LATEST");
-  if (!in) return -1;
-  std::string line;
-  std::getline(in, line);
-  absl::string_view name = line;
-  int64_t step = -1;
-  if (!absl::ConsumePrefix(&name, "step-") || !absl::SimpleAtoi(name, &step) || step < 0) {
-    return absl::DataLossError(
-        absl::StrCat((checkpoints / "LATEST").string(), " holds '", name, "', not step-<N>"));
-  }
-  return step;
-}
-
-// --resume: rolls the coordinator's state back to the learners' latest checkpoint before the
-// coordinator starts (JobState::ResumeFromCheckpoint), so versions and accepted units after it
-// are trained again, from the same episodes and seeds.
-// Returns true when the job is already DONE (there is nothing to resume).
-absl::StatusOr<bool> RollBackToCheckpoint(const v1::JobConfig& config, const fs::path& checkpoints,
-                                          LogSink* sink) {
-  MEMR1_ASSIGN_OR_RETURN(const int64_t step, LatestCheckpointStep(checkpoints));
-  MEMR1_ASSIGN_OR_RETURN(coordinator::ServerOptions options,
-                         coordinator::ServerOptionsFromConfig(config));
-  MEMR1_ASSIGN_OR_RETURN(std::unique_ptr<coordinator::StateStore> store,
-                         coordinator::StateStore::Open(options.state_dir));
-  MEMR1_ASSIGN_OR_RETURN(std::unique_ptr<coordinator::JobState> state,
-                         coordinator::JobState::Open(options.job, std::move(options.episodes),
-                                                     std::move(store), absl::Now()));
-  if (state->phase() == v1::JOB_PHASE_DONE) {
-    sink->Write("launch",
-                absl::StrCat("resume: the job in ", options.state_dir, " is already done (version ",
-                             state->newest_version(), "); nothing to run"));
-    return true;
-  }
-  const std::string before = v1::JobPhase_Name(state->phase());
-  MEMR1_RETURN_IF_ERROR(Annotate(state->ResumeFromCheckpoint(step, absl::Now()),
-                                 absl::StrCat("resuming the job in ", options.state_dir)));
-  sink->Write("launch", absl::StrCat("resume: the job was ", before, "; continuing from ",
-                                     step < 0 ? std::string("the initial weights (no checkpoint)")
-                                              : absl::StrCat("the checkpoint of step ", step),
-                                     " with ", state->CountUnits(coordinator::UnitState::kDone),
-                                     " unit(s) done"));
-  return false;
-}
 
 class Launch {
  public:
@@ -347,9 +302,13 @@ absl::StatusOr<LaunchResult> Launch::Run() {
   const fs::path addresses = output_ / "addresses";
   // --resume: the coordinator's state is first rolled back to the learners' checkpoint.
   if (options_.resume) {
-    MEMR1_ASSIGN_OR_RETURN(const bool done,
-                           RollBackToCheckpoint(config_, output_ / "checkpoints", &sink_));
-    if (done) {
+    MEMR1_ASSIGN_OR_RETURN(coordinator::ServerOptions server,
+                           coordinator::ServerOptionsFromConfig(config_));
+    MEMR1_ASSIGN_OR_RETURN(
+        const coordinator::ResumeOutcome resumed,
+        coordinator::RollBackToCheckpoint(std::move(server), (output_ / "checkpoints").string()));
+    sink_.Write("launch", resumed.message);
+    if (resumed.already_done) {
       result.status.set_phase(v1::JOB_PHASE_DONE);
       return result;
     }

@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
@@ -30,11 +31,13 @@ constexpr char kToken[] = "cli-token";
 
 class CoordinatorProcess {
  public:
-  CoordinatorProcess(const std::string& config, const std::string& dir, int generation) {
+  CoordinatorProcess(const std::string& config, const std::string& dir, int generation,
+                     const std::vector<std::string>& extra = {}) {
     address_file_ = absl::StrCat(dir, "/address-", generation);
     log_ = absl::StrCat(dir, "/coordinator-", generation, ".log");
     std::vector<std::string> args = {::memr1::testing::Memr1Binary(), "coordinator", "--config",
                                      config, "--address-file", address_file_};
+    args.insert(args.end(), extra.begin(), extra.end());
     std::vector<char*> argv;
     for (std::string& arg : args) argv.push_back(arg.data());
     argv.push_back(nullptr);
@@ -216,6 +219,31 @@ TEST(CoordinatorCliTest, StatusAndResumeAfterKill9) {
   ASSERT_TRUE(client->Shutdown("actor-0 died").ok());
   EXPECT_EQ(second.WaitForExit(absl::Seconds(30)), 1) << second.Log();
   EXPECT_NE(second.Log().find("actor-0 died"), std::string::npos) << second.Log();
+
+  // A cluster relaunch (`memr1 coordinator --resume`) rolls the failed job back to the
+  // learners' latest checkpoint: version 1 and the units after step 0 are trained again.
+  const std::string checkpoints = dir.path() + "/run/checkpoints";
+  std::filesystem::create_directories(checkpoints);
+  std::ofstream(checkpoints + "/LATEST") << "garbage\n";
+  CoordinatorProcess broken(config, dir.path(), 3, {"--resume"});
+  EXPECT_EQ(broken.WaitForExit(absl::Seconds(30)), 1) << broken.Log();
+  EXPECT_NE(broken.Log().find("LATEST holds 'garbage', not step-<N>"), std::string::npos)
+      << broken.Log();
+  std::ofstream(checkpoints + "/LATEST") << "step-0\n";
+  CoordinatorProcess third(config, dir.path(), 4, {"--resume", "--checkpoints", checkpoints});
+  const std::string address3 = third.WaitForAddress();
+  ASSERT_FALSE(address3.empty()) << third.Log();
+  EXPECT_NE(third.Log().find("resume: the job was JOB_PHASE_FAILED; continuing from the "
+                             "checkpoint of step 0"),
+            std::string::npos)
+      << third.Log();
+  status = RunMemr1(absl::StrCat("status --coordinator ", address3, " --job-token ", kToken));
+  ASSERT_EQ(status.exit_code, 0) << status.output;
+  // Starting again (until the learners register), back at version 0 with nothing accepted.
+  EXPECT_NE(status.output.find("phase:        starting"), std::string::npos) << status.output;
+  EXPECT_NE(status.output.find("version:      0 (sha-0)"), std::string::npos) << status.output;
+  EXPECT_NE(status.output.find("step:         0 / 3"), std::string::npos) << status.output;
+  EXPECT_NE(status.output.find("done 0"), std::string::npos) << status.output;
 }
 
 }  // namespace

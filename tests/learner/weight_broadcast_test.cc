@@ -313,6 +313,7 @@ TEST(WeightBroadcasterTest, ReceiversGetTheNewestOfferedVersionAndEndWhenTheGrou
     EXPECT_EQ((*got)->manifest.version(), 4);
     EXPECT_EQ((*got)->bytes, MakeVersion(4, 4000)->bytes);
   }
+  EXPECT_TRUE(broadcaster->WaitSent(4, absl::Seconds(30)).ok());
   EXPECT_EQ(broadcaster->sent_version(), 4);
   EXPECT_TRUE(absl::IsDeadlineExceeded(r1->WaitFor(5, absl::Milliseconds(50)).status()));
   broadcaster.reset();  // closes the group
