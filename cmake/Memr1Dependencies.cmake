@@ -20,6 +20,8 @@ find_package(PkgConfig REQUIRED)
 pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
 pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 pkg_check_modules(SQLITE3 REQUIRED IMPORTED_TARGET sqlite3)
+# PNG charts (eval/plot.h, `memr1 plot`).
+pkg_check_modules(CAIRO REQUIRED IMPORTED_TARGET cairo)
 
 
 # The protobuf/gRPC code generators.

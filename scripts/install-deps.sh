@@ -26,6 +26,8 @@ PACKAGES=(
   libicu-dev nodejs python3-jinja2
   # eval: NLTK is the reference the BLEU-1 / Porter / tokenizer tests compare against
   python3-nltk
+  # PNG charts of metrics (`memr1 plot`); a font for their text
+  libcairo2-dev fonts-dejavu-core
 )
 # Debian ships npm as its own package; NodeSource's nodejs bundles it (and conflicts with it).
 if ! command -v npm >/dev/null 2>&1; then
