@@ -156,13 +156,17 @@ void ChildProcess::ReadLoop() {
   if (!pending.empty()) sink_->Write(name_, pending);
   ::close(read_fd_);
   read_fd_ = -1;
+  drained_.Notify();
 }
 
 std::optional<int> ChildProcess::Poll() {
   if (exit_code_) return exit_code_;
   int status = 0;
   const pid_t done = ::waitpid(pid_, &status, WNOHANG);
-  if (done == pid_) exit_code_ = ExitCodeFromWaitStatus(status);
+  if (done == pid_) {
+    exit_code_ = ExitCodeFromWaitStatus(status);
+    drained_.WaitForNotificationWithTimeout(absl::Seconds(2));
+  }
   return exit_code_;
 }
 

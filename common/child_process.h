@@ -28,6 +28,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 
 namespace memr1 {
@@ -73,7 +74,9 @@ class ChildProcess {
   pid_t pid() const { return pid_; }
 
   // The exit code once the child has exited (128 + N when killed by signal N); nullopt while it
-  // runs. Non-blocking.
+  // runs. When it finds the exit, it first waits (at most 2 s: a grandchild may hold the pipe)
+  // for the reader to reach the end of the output, so the child's last lines are in the sink
+  // (LogSink::Tail) by the time its exit is reported.
   std::optional<int> Poll();
   // Waits up to `timeout` for the child to exit.
   std::optional<int> Wait(absl::Duration timeout);
@@ -92,6 +95,7 @@ class ChildProcess {
   int read_fd_;
   LogSink* sink_;
   std::thread reader_;
+  absl::Notification drained_;  // the reader reached the end of the output
   std::optional<int> exit_code_;
 };
 

@@ -42,6 +42,25 @@ TEST(ChildProcessTest, PrefixesEachLineAndReportsTheExitCode) {
   EXPECT_THAT(sink.Tail("role-1", 1), ElementsAre("no newline"));
 }
 
+// The exit is reported only after the last lines reached the sink (a launcher shows them when
+// a role dies), however much output is still in the pipe when the process ends.
+TEST(ChildProcessTest, ExitIsReportedAfterTheLastLinesArrived) {
+  for (int round = 0; round < 5; ++round) {
+    LogSink sink(nullptr);
+    ChildOptions options;
+    options.name = "dying";
+    // Far more than a pipe holds, in short lines: the reader is still splitting lines when
+    // the child exits.
+    options.argv = {"sh", "-c", "seq 1 200000; echo last words; exit 7"};
+    auto child = ChildProcess::Start(options, &sink);
+    ASSERT_TRUE(child.ok()) << child.status();
+    std::optional<int> code;
+    for (int i = 0; i < 3000000 && !code; ++i) code = (*child)->Poll();
+    ASSERT_EQ(code, 7);
+    EXPECT_THAT(sink.Tail("dying", 1), ElementsAre("last words")) << "round " << round;
+  }
+}
+
 TEST(ChildProcessTest, EnvironmentIsPassedAndSignalsAreUnblockedInTheChild) {
   std::ostringstream out;
   LogSink sink(&out);
