@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "actor/local_policy.h"
 #include "actor/openai_policy.h"
+#include "actor/teacher.h"
 #include "common/status_macros.h"
 
 namespace memr1::actor {
@@ -43,6 +44,8 @@ std::string SharingKey(const v1::PolicyConfig& policy, const v1::JobConfig& job)
   if (policy.backend() == v1::PolicyConfig::OPENAI) {
     return absl::StrCat("openai\n", policy.base_url(), "\n", policy.model());
   }
+  // One teacher serves every agent (it reads which agent from the prompt).
+  if (policy.backend() == v1::PolicyConfig::TEACHER) return "teacher";
   return absl::StrCat("local\n", NormalPath(LocalModelDir(policy, job)));
 }
 
@@ -84,9 +87,11 @@ absl::StatusOr<std::unique_ptr<TextPolicy>> MakePolicy(const v1::PolicyConfig& p
                              OpenAiPolicy::Create(std::move(options)));
       return std::unique_ptr<TextPolicy>(std::move(served));
     }
+    case v1::PolicyConfig::TEACHER:
+      return MakeTeacherPolicy(policy, job);
     default:
       return absl::InvalidArgumentError(
-          absl::StrCat("actor.*.policy.backend must be LOCAL or OPENAI, got ",
+          absl::StrCat("actor.*.policy.backend must be LOCAL, OPENAI or TEACHER, got ",
                        v1::PolicyConfig::Backend_Name(policy.backend())));
   }
 }

@@ -22,6 +22,7 @@ namespace memr1::actor {
 // job.tokenizer(), device and dtype of job.model(), max_prompt_tokens / max_response_tokens of
 // job.actor().sampling() and policy.max_batch_size().
 // OPENAI: an OpenAiPolicy (InvalidArgument naming the key when base_url or model is empty).
+// TEACHER: the synthetic world's scripted teacher (actor/teacher.h, MakeTeacherPolicy).
 // Loading errors (missing model files, bad tokenizer) come from the policies themselves.
 absl::StatusOr<std::unique_ptr<TextPolicy>> MakePolicy(const v1::PolicyConfig& policy,
                                                        const v1::JobConfig& job);
@@ -29,9 +30,10 @@ absl::StatusOr<std::unique_ptr<TextPolicy>> MakePolicy(const v1::PolicyConfig& p
 // The policies of a job's agents. Extraction uses the Memory Manager's policy config
 // (actor.memory_manager.policy); the Answer Agent uses actor.answer_agent.policy; an unset
 // config is the local base model. Configs that resolve to the same backend and model (LOCAL:
-// the same model directory; OPENAI: the same base_url and model) share one instance, whose
-// other settings (batch size, timeouts) are those of the first agent in the order manager,
-// answer. The returned pointers live as long as the PolicySet (moving it keeps them valid).
+// the same model directory; OPENAI: the same base_url and model; TEACHER: always) share one
+// instance, whose other settings (batch size, timeouts) are those of the first agent in the
+// order manager, answer. The returned pointers live as long as the PolicySet (moving it keeps
+// them valid).
 class PolicySet {
  public:
   // `base_model_only` makes every LOCAL policy use model.path, ignoring policy.model_path (the

@@ -44,11 +44,7 @@ class Rng {
   uint64_t state_;
 };
 
-struct City {
-  const char* name;
-  const char* country;
-  const char* language;
-};
+using City = WorldCity;
 
 constexpr City kCities[] = {
     {"Lisbon", "Portugal", "Portuguese"}, {"Porto", "Portugal", "Portuguese"},
@@ -464,6 +460,8 @@ SyntheticWorldOptions SyntheticWorldOptions::FromConfig(const v1::SyntheticWorld
   options.fact_probability = config.fact_probability();
   return options;
 }
+
+absl::Span<const WorldCity> SyntheticWorldCities() { return kCities; }
 
 absl::StatusOr<Dataset> GenerateSyntheticWorld(const SyntheticWorldOptions& options) {
   MEMR1_RETURN_IF_ERROR(options.Validate());

@@ -25,6 +25,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "actor/dataset.h"
 #include "memr1/v1/config.pb.h"
 
@@ -47,5 +48,14 @@ struct SyntheticWorldOptions {
 
 // Generates the world. InvalidArgument when the options are invalid.
 absl::StatusOr<Dataset> GenerateSyntheticWorld(const SyntheticWorldOptions& options);
+
+// The world's cities with the country and language its open-domain questions ask about (the
+// scripted teacher, actor/teacher.h, answers them from this table).
+struct WorldCity {
+  const char* name;
+  const char* country;
+  const char* language;
+};
+absl::Span<const WorldCity> SyntheticWorldCities();
 
 }  // namespace memr1::actor
