@@ -150,9 +150,11 @@ absl::Status RunOffline(const OfflineFlags& flags) {
   const int64_t examples = static_cast<int64_t>(data.size());
   const int64_t batch = l.global_batch_size();
   // --epochs E: ceil(E x examples / batch) steps, and the LR schedule spans them.
-  const int64_t target = flags.steps > 0 ? flags.steps : (flags.epochs * examples + batch - 1) / batch;
+  const int64_t target =
+      flags.steps > 0 ? flags.steps : (flags.epochs * examples + batch - 1) / batch;
   if (flags.epochs > 0) job.mutable_learner()->set_total_steps(static_cast<int32_t>(target));
-  MEMR1_ASSIGN_OR_RETURN(auto trainer, learner::Trainer::Create(job, std::move(models), comm.get()));
+  MEMR1_ASSIGN_OR_RETURN(auto trainer,
+                         learner::Trainer::Create(job, std::move(models), comm.get()));
 
   const fs::path output(job.output_dir());
   learner::CheckpointManager checkpoints((output / "checkpoints").string(), comm.get());

@@ -17,10 +17,10 @@
 namespace memr1::learner {
 
 struct SupervisedLossResult {
-  at::Tensor loss;      // scalar, differentiable in `logits`: masked NLL sum / denominator
-  double nll_sum = 0;   // sum of -log p(target) over trained tokens
-  double correct = 0;   // trained tokens whose most likely token (argmax) is the target
-  double tokens = 0;    // trained tokens
+  at::Tensor loss;     // scalar, differentiable in `logits`: masked NLL sum / denominator
+  double nll_sum = 0;  // sum of -log p(target) over trained tokens
+  double correct = 0;  // trained tokens whose most likely token (argmax) is the target
+  double tokens = 0;   // trained tokens
 };
 
 // `logits` [B, T, V] (any float dtype; softmax taken in float32) at the positions that predict

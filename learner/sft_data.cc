@@ -20,7 +20,8 @@ absl::StatusOr<std::vector<TextDocument>> ReadTextJsonl(const std::string& path)
   std::vector<TextDocument> out;
   MEMR1_RETURN_IF_ERROR(ForEachJsonLine(
       in, path, [&](const std::string& line, const std::string& where) -> absl::Status {
-        const nlohmann::json json = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+        const nlohmann::json json =
+            nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
         if (json.is_discarded() || !json.is_object()) {
           return absl::InvalidArgumentError("not a JSON object (expected {\"text\": \"...\"})");
         }

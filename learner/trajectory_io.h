@@ -20,9 +20,10 @@ enum class BehaviourLogprobs {
 };
 
 // Checks the invariants every consumer relies on: a non-empty response; behaviour_logprobs one
-// per response token (or none, when `behaviour` is kOptional), finite and <= 0; loss_mask empty or one 0/1 per response token with at
-// least one 1; token_rewards and reference_logprobs empty or one per response token; a finite
-// reward; ids >= 0 and below `vocab_size` when `vocab_size` > 0. Errors name the field.
+// per response token (or none, when `behaviour` is kOptional), finite and <= 0; loss_mask
+// empty or one 0/1 per response token with at least one 1; token_rewards and
+// reference_logprobs empty or one per response token; a finite reward; ids >= 0 and below
+// `vocab_size` when `vocab_size` > 0. Errors name the field.
 absl::Status ValidateTrajectory(const v1::Trajectory& trajectory, int64_t vocab_size = 0,
                                 BehaviourLogprobs behaviour = BehaviourLogprobs::kRequired);
 

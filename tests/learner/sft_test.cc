@@ -22,9 +22,9 @@
 namespace memr1::learner {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::Demo;
 using testing::Flatten;
+using ::testing::HasSubstr;
 using testing::MakeSftTrainer;
 
 std::vector<int> Ids(const v1::Trajectory& t, bool prompt) {
@@ -33,7 +33,8 @@ std::vector<int> Ids(const v1::Trajectory& t, bool prompt) {
 }
 
 TEST(SupervisedLossTest, IsTheMaskedTokenMeanOfTheNegativeLogLikelihood) {
-  const at::Tensor logits = at::tensor({0.f, 2.f, 0.f, 1.f, 0.f, 0.f, 3.f, 0.f, 1.f}).view({1, 3, 3});
+  const at::Tensor logits =
+      at::tensor({0.f, 2.f, 0.f, 1.f, 0.f, 0.f, 3.f, 0.f, 1.f}).view({1, 3, 3});
   const at::Tensor targets = at::tensor(std::vector<int64_t>{1, 2, 0}).view({1, 3});
   const at::Tensor mask = at::tensor({1.f, 1.f, 0.f}).view({1, 3});
   const SupervisedLossResult r = SupervisedLoss(logits, targets, mask, 0);
@@ -44,8 +45,7 @@ TEST(SupervisedLossTest, IsTheMaskedTokenMeanOfTheNegativeLogLikelihood) {
   EXPECT_EQ(r.tokens, 2);
   EXPECT_EQ(r.correct, 1);  // position 0 predicts 1 (right), position 1 predicts 0 (wrong)
   // A global denominator divides the sum instead of the local count.
-  EXPECT_NEAR(SupervisedLoss(logits, targets, mask, 8).loss.item<double>(), 2 * expected / 8,
-              1e-6);
+  EXPECT_NEAR(SupervisedLoss(logits, targets, mask, 8).loss.item<double>(), 2 * expected / 8, 1e-6);
 }
 
 // The trainer's SFT loss is -mean log p(trained response token | everything before it),
@@ -100,10 +100,10 @@ TEST(SftTrainerTest, PromptAndMaskedTokensAreContextOnly) {
       << (prompted_params - masked_params).abs().max();
 
   // A masked last token is predicted by nothing that counts: its value does not matter.
-  const auto [tail_a, tail_a_params] = step({Demo("a", {1, 2}, {3, 4, 5}, {1, 1, 0}),
-                                             Demo("b", {8}, {9, 10, 11}, {1, 1, 0})});
-  const auto [tail_b, tail_b_params] = step({Demo("a", {1, 2}, {3, 4, 20}, {1, 1, 0}),
-                                             Demo("b", {8}, {9, 10, 2}, {1, 1, 0})});
+  const auto [tail_a, tail_a_params] =
+      step({Demo("a", {1, 2}, {3, 4, 5}, {1, 1, 0}), Demo("b", {8}, {9, 10, 11}, {1, 1, 0})});
+  const auto [tail_b, tail_b_params] =
+      step({Demo("a", {1, 2}, {3, 4, 20}, {1, 1, 0}), Demo("b", {8}, {9, 10, 2}, {1, 1, 0})});
   EXPECT_EQ(tail_a.loss, tail_b.loss);
   EXPECT_EQ(tail_a.grad_norm, tail_b.grad_norm);
   EXPECT_TRUE(at::equal(tail_a_params, tail_b_params));
@@ -154,9 +154,9 @@ TEST(SftTrainerTest, DemonstrationsWithoutBehaviourLogprobsAreForSftOnly) {
   ASSERT_NE(sft, nullptr);
   EXPECT_TRUE(sft->Step(batch).ok());
 
-  auto grpo = MakeSftTrainer(&single, 2, 1,
-                             {"learner.algorithm=grpo", "actor.sampling.group_size=2",
-                              "learner.kl_coef=0"});
+  auto grpo = MakeSftTrainer(
+      &single, 2, 1,
+      {"learner.algorithm=grpo", "actor.sampling.group_size=2", "learner.kl_coef=0"});
   ASSERT_NE(grpo, nullptr);
   auto rejected = grpo->Step(batch);
   ASSERT_FALSE(rejected.ok());
@@ -268,8 +268,10 @@ TEST(PackDocumentsTest, BadOptionsAreErrors) {
 TEST(ReadTextJsonlTest, ReadsTextAndNamesTheBadLine) {
   memr1::testing::TempDir dir("memr1_sft_text");
   const std::string path = dir.Sub("text.jsonl");
-  std::ofstream(path) << R"({"text": "hello world", "id": 1})" << "\n\n"
-                      << R"({"text": "second"})" << "\n";
+  std::ofstream(path) << R"({"text": "hello world", "id": 1})"
+                      << "\n\n"
+                      << R"({"text": "second"})"
+                      << "\n";
   auto docs = ReadTextJsonl(path);
   ASSERT_TRUE(docs.ok()) << docs.status();
   ASSERT_EQ(docs->size(), 2u);
@@ -277,10 +279,12 @@ TEST(ReadTextJsonlTest, ReadsTextAndNamesTheBadLine) {
   EXPECT_EQ((*docs)[1].text, "second");
   EXPECT_EQ((*docs)[1].where, path + ":3");
 
-  std::ofstream(path, std::ios::app) << R"({"txt": "typo"})" << "\n";
+  std::ofstream(path, std::ios::app) << R"({"txt": "typo"})"
+                                     << "\n";
   EXPECT_THAT(std::string(ReadTextJsonl(path).status().message()),
               HasSubstr(path + ":4: needs \"text\""));
-  std::ofstream(path) << R"({"text": ""})" << "\n";
+  std::ofstream(path) << R"({"text": ""})"
+                      << "\n";
   EXPECT_THAT(std::string(ReadTextJsonl(path).status().message()),
               HasSubstr(path + ":1: \"text\" is empty"));
   std::ofstream(path) << "not json\n";
