@@ -7,6 +7,8 @@
 #include <iostream>
 #include <memory>
 
+#include <google/protobuf/util/json_util.h>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -125,6 +127,7 @@ absl::Status Serve(const CoordinatorFlags& flags) {
 struct StatusFlags {
   std::string coordinator;
   std::string job_token;
+  bool json = false;
   std::string config;
   std::vector<std::string> overrides;
 };
@@ -147,6 +150,17 @@ absl::Status PrintStatus(const StatusFlags& flags) {
   MEMR1_ASSIGN_OR_RETURN(std::unique_ptr<coordinator::CoordinatorClient> client,
                          coordinator::CoordinatorClient::Connect(options));
   MEMR1_ASSIGN_OR_RETURN(const v1::StatusResponse status, client->Status());
+  if (flags.json) {
+    std::string json;
+    google::protobuf::util::JsonPrintOptions print;
+    print.preserve_proto_field_names = true;
+    const auto printed = google::protobuf::util::MessageToJsonString(status, &json, print);
+    if (!printed.ok()) {
+      return absl::InternalError(absl::StrCat("status as JSON: ", printed.ToString()));
+    }
+    std::cout << json << std::endl;
+    return absl::OkStatus();
+  }
   const int64_t now_ms = absl::ToUnixMillis(absl::Now());
   std::cout << "phase:        " << coordinator::JobPhaseName(status.phase()) << "\n";
   if (!status.error().empty()) std::cout << "error:        " << status.error() << "\n";
@@ -168,13 +182,18 @@ absl::Status PrintStatus(const StatusFlags& flags) {
     for (const auto& [name, value] : sorted) std::cout << absl::StrFormat(" %s=%.4g", name, value);
     std::cout << "\n";
   }
-  std::cout << absl::StrFormat("\n%-9s %-20s %-22s %-8s %-12s %s\n", "role", "id", "address",
-                               "health", "heartbeat", "version");
+  std::cout << absl::StrFormat("\n%-9s %-20s %-22s %-8s %-12s %-8s %s\n", "role", "id",
+                               "address", "health", "heartbeat", "version", "gauges");
   for (const v1::RoleStatus& role : status.roles()) {
+    const std::map<std::string, double> gauges(role.gauges().begin(), role.gauges().end());
+    std::string shown;
+    for (const auto& [name, value] : gauges) {
+      absl::StrAppend(&shown, shown.empty() ? "" : " ", absl::StrFormat("%s=%.4g", name, value));
+    }
     std::cout << absl::StrFormat(
-        "%-9s %-20s %-22s %-8s %-12s %d\n", RoleName(role.role()), role.role_id(), role.address(),
-        role.healthy() ? "healthy" : "LOST", FormatAge(role.last_heartbeat_unix_ms(), now_ms),
-        role.policy_version());
+        "%-9s %-20s %-22s %-8s %-12s %-8d %s\n", RoleName(role.role()), role.role_id(),
+        role.address(), role.healthy() ? "healthy" : "LOST",
+        FormatAge(role.last_heartbeat_unix_ms(), now_ms), role.policy_version(), shown);
   }
   std::cout << std::flush;
   return absl::OkStatus();
@@ -207,6 +226,8 @@ void RegisterCoordinatorCommands(CLI::App& app, CommandRunner& runner) {
   status->add_option("--coordinator", status_flags->coordinator, "host:port of the coordinator")
       ->required();
   status->add_option("--job-token", status_flags->job_token, "The job token");
+  status->add_flag("--json", status_flags->json,
+                   "Print the coordinator's whole status as one JSON object (proto field names)");
   status->add_option("--config", status_flags->config, "Job config (for its job_token)")
       ->check(CLI::ExistingFile);
   status->add_option("--set", status_flags->overrides, "Override one config field (repeatable)")

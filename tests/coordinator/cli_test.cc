@@ -175,6 +175,12 @@ TEST(CoordinatorCliTest, StatusAndResumeAfterKill9) {
   const v1::WorkUnit held = units->units(0);
   EXPECT_EQ(held.id(), "1-0");
 
+  v1::HeartbeatRequest gauges;
+  gauges.set_lease_id(actor);
+  gauges.set_policy_version(1);
+  (*gauges.mutable_gauges())["idle_fraction"] = 0.25;
+  (*gauges.mutable_gauges())["units_done"] = 2;
+  ASSERT_TRUE(client->Heartbeat(gauges).ok());
   ::memr1::testing::CommandResult status =
       RunMemr1(absl::StrCat("status --coordinator ", address, " --config ", config));
   ASSERT_EQ(status.exit_code, 0) << status.output;
@@ -186,6 +192,13 @@ TEST(CoordinatorCliTest, StatusAndResumeAfterKill9) {
   EXPECT_NE(status.output.find("loss=0.75"), std::string::npos) << status.output;
   EXPECT_NE(status.output.find("learner-0"), std::string::npos) << status.output;
   EXPECT_NE(status.output.find("healthy"), std::string::npos) << status.output;
+  EXPECT_NE(status.output.find("idle_fraction=0.25 units_done=2"), std::string::npos)
+      << status.output;
+  const ::memr1::testing::CommandResult json =
+      RunMemr1(absl::StrCat("status --json --coordinator ", address, " --config ", config));
+  ASSERT_EQ(json.exit_code, 0) << json.output;
+  EXPECT_NE(json.output.find("\"policy_hash\":\"sha-1\""), std::string::npos) << json.output;
+  EXPECT_NE(json.output.find("\"idle_fraction\":0.25"), std::string::npos) << json.output;
   const ::memr1::testing::CommandResult refused =
       RunMemr1(absl::StrCat("status --coordinator ", address, " --job-token wrong"));
   EXPECT_NE(refused.exit_code, 0);
