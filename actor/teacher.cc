@@ -166,8 +166,10 @@ std::string Dump(const nlohmann::ordered_json& value) {
   return value.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
-// Fills in the day of events the sentence left undated.
+// Fills in the day of events the sentence left undated (when `day` is a date the grammar
+// reads back: "8 May 2023").
 void DateEvents(std::vector<Statement>* statements, const std::string& day) {
+  if (!teacher::DayNumber(day).has_value()) return;
   for (Statement& statement : *statements) {
     if (statement.kind != Statement::Kind::kState && statement.date.empty()) {
       statement.date = day;
@@ -667,8 +669,9 @@ absl::StatusOr<int64_t> TeacherPolicy::CountPromptTokens(
 }
 
 std::string TeacherPolicy::Describe() const {
-  return absl::StrCat("teacher:r", Teacher::kRevision, ":",
-                      tokenizer_path_.empty() ? "bytes" : tokenizer_path_, " (v0)");
+  // No tokenizer here: the completions' texts (and so the banks built from them) do not
+  // depend on it.
+  return absl::StrCat("teacher:r", Teacher::kRevision, " (v0)");
 }
 
 absl::StatusOr<std::unique_ptr<TextPolicy>> MakeTeacherPolicy(const v1::PolicyConfig& policy,
@@ -704,7 +707,6 @@ absl::StatusOr<std::unique_ptr<TextPolicy>> MakeTeacherPolicy(const v1::PolicyCo
     }
     out->owned_->encoder = std::make_unique<ChatEncoder>(*std::move(encoder));
     out->encoder_ = out->owned_->encoder.get();
-    out->tokenizer_path_ = path;
     out->max_prompt_tokens_ = job.actor().sampling().max_prompt_tokens();
   }
   return std::unique_ptr<TextPolicy>(std::move(out));

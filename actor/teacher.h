@@ -119,7 +119,7 @@ class TeacherPolicy : public TextPolicy {
   int64_t max_prompt_tokens() const override { return max_prompt_tokens_; }
   bool has_tokens() const override { return encoder_ != nullptr; }
   int64_t version() const override { return 0; }
-  // "teacher:r<revision>:<tokenizer path or 'bytes'> (v0)".
+  // "teacher:r<revision> (v0)".
   std::string Describe() const override;
 
   const Teacher& teacher() const { return *teacher_; }
@@ -133,7 +133,6 @@ class TeacherPolicy : public TextPolicy {
   std::unique_ptr<Teacher> teacher_;
   std::unique_ptr<Owned> owned_;
   const ChatEncoder* encoder_ = nullptr;  // in owned_, or null without a tokenizer
-  std::string tokenizer_path_;
   int64_t max_prompt_tokens_ = 0;
 };
 
