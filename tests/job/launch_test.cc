@@ -170,6 +170,33 @@ namespace {
 
 // kill -9 of an actor while it works: the launcher restarts it, the coordinator re-leases its
 // units (attempt + 1), and the job still ends with every unit done exactly once.
+// Ctrl-C (SIGINT to the launcher) while the actors work: the launcher marks the job failed
+// ("interrupted"), stops every role it started and exits non-zero; no role outlives it.
+TEST_F(LaunchTest, CtrlCStopsEveryRole) {
+  const std::string config = WriteConfig("ctrl-c", "sync", /*steps=*/20);
+  const std::string out = dir_->Sub("ctrl-c");
+  const std::string log = dir_->Sub("ctrl-c.out");
+  const std::string script = absl::StrCat(
+      testing::Memr1Binary(), " launch --timeout 1200 --config ", config, " > ", log, " 2>&1 &\n",
+      "launch=$!\n", "for i in $(seq 1 600); do grep -q 'loaded policy version' ", out,
+      "/logs/actor-0.log 2>/dev/null && break; sleep 0.5; done\n", "kill -INT $launch\n",
+      "wait $launch\n", "echo \"launch exit $?\"\n",
+      // Every role the launcher started (and mpirun's ranks) is gone.
+      "for pid in $(sed -n 's/.*\\[launch\\] .* is pid \\([0-9]*\\).*/\\1/p' ", log,
+      "); do kill -0 $pid 2>/dev/null && echo \"still running: $pid\"; done\n",
+      // (the roles read the resolved config the launcher wrote into the output directory)
+      // ("job.yam[l]": the pattern does not match this script's own command line)
+      "for p in $(pgrep -f '", out, "/job.yam[l]'); do echo \"outlived: $(tr '\\0' ' ' < /proc/$p/cmdline)\"; done\n", "true\n");
+  const auto run = testing::RunCommand(script);
+  const std::string output = ReadTextFile(log);
+  EXPECT_NE(run.output.find("launch exit 1"), std::string::npos) << run.output << output;
+  EXPECT_EQ(run.output.find("still running"), std::string::npos) << run.output;
+  EXPECT_EQ(run.output.find("outlived"), std::string::npos) << run.output;
+  EXPECT_NE(output.find("stopping the job: interrupted (Ctrl-C)"), std::string::npos) << output;
+  EXPECT_NE(output.find("learner is pid"), std::string::npos) << output;
+  EXPECT_NE(ReadTextFile(out + "/logs/coordinator.log").find("interrupted"), std::string::npos);
+}
+
 TEST_F(LaunchTest, KilledActorIsRestartedAndItsUnitsAreReleased) {
   const std::string config = WriteConfig("kill-actor", "sync");
   const std::string out = dir_->Sub("kill-actor");
