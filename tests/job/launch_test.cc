@@ -14,9 +14,13 @@
 #include <regex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "actor/dataset.h"
+#include "common/grpc_util.h"
+#include "coordinator/client.h"
+#include "memr1/v1/learner_service.grpc.pb.h"
 #include "actor/turns.h"
 #include "tests/actor/actor_testing.h"
 #include "tests/actor/tiny_model.h"
@@ -170,16 +174,103 @@ namespace {
 
 // kill -9 of an actor while it works: the launcher restarts it, the coordinator re-leases its
 // units (attempt + 1), and the job still ends with every unit done exactly once.
+// A peer streaming to a running learner rank 0: a trajectory of a policy version the step does
+// not allow, and a stream without the job token. Both are refused with a reason (the learner
+// logs it and counts it in memr1_learner_ingest_rejected_total) and the job goes on. Writes
+// what it saw to `report` and creates `done` at the end (the test's script waits for it).
+void ProbeLearnerRefusals(const std::string& out, const std::string& report,
+                          const std::string& done) {
+  std::ofstream log(report);
+  auto finish = [&] { std::ofstream(done) << "done\n"; };
+  std::string address, token;
+  for (int i = 0; i < 600 && (address.empty() || token.empty()); ++i) {
+    address = ReadTextFile(out + "/addresses/coordinator");
+    std::smatch match;
+    const std::string yaml = ReadTextFile(out + "/job.yaml");
+    if (std::regex_search(yaml, match, std::regex("job_token: \"?([A-Za-z0-9]+)"))) {
+      token = match[1];
+    }
+    if (!address.empty() && address.back() == '\n') address.pop_back();
+    if (address.empty() || token.empty()) absl::SleepFor(absl::Milliseconds(200));
+  }
+  coordinator::ClientOptions options;
+  options.address = address;
+  options.job_token = token;
+  auto client = coordinator::CoordinatorClient::Connect(options);
+  if (!client.ok()) {
+    log << "no coordinator: " << client.status() << "\n";
+    return finish();
+  }
+  std::string learner;
+  int64_t step = 0;
+  for (int i = 0; i < 600 && learner.empty(); ++i) {
+    auto status = (*client)->Status();
+    if (status.ok()) {
+      step = status->step();
+      for (const v1::RoleStatus& role : status->roles()) {
+        if (role.role() == v1::ROLE_KIND_LEARNER && role.role_id() == "learner-0") {
+          learner = role.address();
+        }
+      }
+    }
+    if (learner.empty()) absl::SleepFor(absl::Milliseconds(200));
+  }
+  auto channel = MakeChannel(learner, ChannelOptions{});
+  if (learner.empty() || !channel.ok()) {
+    log << "no learner address\n";
+    return finish();
+  }
+  auto stub = v1::TrajectoryIngest::NewStub(*channel);
+  auto send = [&](const std::string& with_token, int64_t version) {
+    grpc::ClientContext context;
+    SetDeadline(&context, absl::Seconds(30));
+    AttachJobToken(&context, with_token);
+    auto stream = stub->Stream(&context);
+    v1::TrajectoryBatch batch;
+    batch.set_sequence(1);
+    batch.set_actor_id("probe");
+    batch.set_unit_id(absl::StrCat(step, "-0"));  // a unit of rank 0 in the current step
+    batch.set_attempt(99);
+    batch.set_step(step);
+    batch.set_last_of_unit(true);
+    v1::Trajectory* trajectory = batch.add_trajectories();
+    trajectory->set_id("probe/0");
+    for (int i = 0; i < 4; ++i) trajectory->add_prompt_ids(i + 1);
+    for (int i = 0; i < 3; ++i) {
+      trajectory->add_response_ids(i + 5);
+      trajectory->add_behaviour_logprobs(-0.5f);
+    }
+    trajectory->set_policy_version(version);
+    trajectory->set_group_id("probe");
+    stream->Write(batch);
+    stream->WritesDone();
+    v1::IngestAck ack;
+    const bool got = stream->Read(&ack);
+    const grpc::Status status = stream->Finish();
+    log << "token=" << (with_token == token ? "right" : "wrong") << " version=" << version
+        << " ack=" << (got ? (ack.accepted() ? "accepted" : "refused") : "none")
+        << " reason=" << ack.reason() << " status=" << status.error_code() << " "
+        << status.error_message() << "\n";
+  };
+  send(token, 99);
+  send("not-the-token", step);
+  finish();
+}
+
 // Ctrl-C (SIGINT to the launcher) while the actors work: the launcher marks the job failed
 // ("interrupted"), stops every role it started and exits non-zero; no role outlives it.
 TEST_F(LaunchTest, CtrlCStopsEveryRole) {
   const std::string config = WriteConfig("ctrl-c", "sync", /*steps=*/20);
   const std::string out = dir_->Sub("ctrl-c");
   const std::string log = dir_->Sub("ctrl-c.out");
+  const std::string report = dir_->Sub("ctrl-c.probe"), done = dir_->Sub("ctrl-c.probe-done");
+  std::thread probe(ProbeLearnerRefusals, out, report, done);
   const std::string script = absl::StrCat(
       testing::Memr1Binary(), " launch --timeout 1200 --config ", config, " > ", log, " 2>&1 &\n",
       "launch=$!\n", "for i in $(seq 1 600); do grep -q 'loaded policy version' ", out,
-      "/logs/actor-0.log 2>/dev/null && break; sleep 0.5; done\n", "kill -INT $launch\n",
+      "/logs/actor-0.log 2>/dev/null && break; sleep 0.5; done\n",
+      "for i in $(seq 1 600); do [ -f ", done, " ] && break; sleep 0.2; done\n",
+      "kill -INT $launch\n",
       "wait $launch\n", "echo \"launch exit $?\"\n",
       // Every role the launcher started (and mpirun's ranks) is gone.
       "for pid in $(sed -n 's/.*\\[launch\\] .* is pid \\([0-9]*\\).*/\\1/p' ", log,
@@ -188,8 +279,19 @@ TEST_F(LaunchTest, CtrlCStopsEveryRole) {
       // ("job.yam[l]": the pattern does not match this script's own command line)
       "for p in $(pgrep -f '", out, "/job.yam[l]'); do echo \"outlived: $(tr '\\0' ' ' < /proc/$p/cmdline)\"; done\n", "true\n");
   const auto run = testing::RunCommand(script);
+  probe.join();
   const std::string output = ReadTextFile(log);
   EXPECT_NE(run.output.find("launch exit 1"), std::string::npos) << run.output << output;
+  // The wrong policy version and the missing job token were refused, with their reasons.
+  const std::string seen = ReadTextFile(report);
+  EXPECT_NE(seen.find("token=right version=99 ack=refused reason=policy_version: unit "),
+            std::string::npos)
+      << seen;
+  EXPECT_NE(seen.find("of version 99 for step"), std::string::npos) << seen;
+  EXPECT_NE(seen.find("token=wrong"), std::string::npos) << seen;
+  EXPECT_NE(seen.find("status=16"), std::string::npos) << "UNAUTHENTICATED expected:\n" << seen;
+  const std::string learner_log = ReadTextFile(out + "/logs/learner.log");
+  EXPECT_NE(learner_log.find("of version 99 for step"), std::string::npos) << learner_log;
   EXPECT_EQ(run.output.find("still running"), std::string::npos) << run.output;
   EXPECT_EQ(run.output.find("outlived"), std::string::npos) << run.output;
   EXPECT_NE(output.find("stopping the job: interrupted (Ctrl-C)"), std::string::npos) << output;
