@@ -336,6 +336,9 @@ absl::Status LearnerRole::Run() {
   const int64_t staleness = config_.coordinator().max_staleness();
   learner::IngestOptions ingest_options;
   ingest_options.vocab_size = vocab;
+  if (l.algorithm() == v1::LearnerConfig::SFT) {
+    ingest_options.behaviour_logprobs = learner::BehaviourLogprobs::kOptional;
+  }
   ingest_options.job_token = config_.job_token();
   ingest_options.max_trajectories =
       std::max<int64_t>(ingest_options.max_trajectories, 4 * l.global_batch_size() * (staleness + 2));

@@ -70,7 +70,7 @@ IngestBuffer::Admission IngestBuffer::CheckBatch(const v1::TrajectoryBatch& batc
   }
   for (int i = 0; i < batch.trajectories_size(); ++i) {
     const v1::Trajectory& trajectory = batch.trajectories(i);
-    const absl::Status valid = ValidateTrajectory(trajectory, options_.vocab_size);
+    const absl::Status valid = ValidateTrajectory(trajectory, options_.vocab_size, options_.behaviour_logprobs);
     if (!valid.ok()) {
       return refuse("invalid_trajectory", absl::StrCat("trajectory ", i, " (\"", trajectory.id(),
                                                        "\"): ", valid.message()));

@@ -51,6 +51,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "learner/trajectory_io.h"
 #include "memr1/v1/learner_service.grpc.pb.h"
 #include "memr1/v1/trajectory.pb.h"
 
@@ -82,6 +83,9 @@ struct IngestOptions {
   int64_t max_bytes = int64_t{1} << 30;
   // Token ids must be below this (0: unchecked).
   int64_t vocab_size = 0;
+  // kOptional for supervised jobs (learner.algorithm SFT): demonstrations need no behaviour
+  // log-probs.
+  BehaviourLogprobs behaviour_logprobs = BehaviourLogprobs::kRequired;
   // Both optional: no rule accepts everything.
   PolicyVersionRule version_rule;
   UnitRule unit_rule;

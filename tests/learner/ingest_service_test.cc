@@ -73,9 +73,11 @@ bool Eventually(const std::function<bool()>& done) {
 
 class IngestTest : public ::testing::Test {
  protected:
-  void Start(int64_t max_trajectories = 1000) {
+  void Start(int64_t max_trajectories = 1000,
+             BehaviourLogprobs behaviour = BehaviourLogprobs::kRequired) {
     IngestOptions options;
     options.max_trajectories = max_trajectories;
+    options.behaviour_logprobs = behaviour;
     options.vocab_size = kVocab;
     options.wait_slice = absl::Milliseconds(5);
     // Synchronous mode: a unit of step s must be sampled with version s.
@@ -268,6 +270,19 @@ TEST_F(IngestTest, RefusedBatchesKeepNothingAndAreCountedByReason) {
   ASSERT_TRUE(receipt.ok()) << receipt.status();
   EXPECT_TRUE(buffer_->IsWhole({"u-mixed", 1}));
   EXPECT_EQ(buffer_->trajectories(), 4);
+}
+
+// Supervised jobs (learner.algorithm SFT) take demonstrations without behaviour log-probs; RL
+// jobs refuse them (above).
+TEST_F(IngestTest, DemonstrationsWithoutLogprobsAreTakenWhenOptional) {
+  Start(1000, BehaviourLogprobs::kOptional);
+  auto sender = Sender();
+  ASSERT_NE(sender, nullptr);
+  std::vector<v1::Trajectory> demos = Unit("demo", 2, 4);
+  for (v1::Trajectory& demo : demos) demo.clear_behaviour_logprobs();
+  absl::StatusOr<actor::UnitReceipt> receipt = sender->SendUnit("u-demo", 1, 4, demos);
+  ASSERT_TRUE(receipt.ok()) << receipt.status();
+  EXPECT_TRUE(buffer_->IsWhole({"u-demo", 1}));
 }
 
 TEST_F(IngestTest, OutOfOrderSequenceIsRefused) {
