@@ -28,10 +28,18 @@ PACKAGES=(
   python3-nltk
   # PNG charts of metrics (`memr1 plot`); a font for their text
   libcairo2-dev fonts-dejavu-core
+  # deploy: a real one-node Slurm (slurmctld, slurmd, munge) for the Slurm tests; YAML for the
+  # Kubernetes manifest checks
+  slurm-wlm munge python3-yaml
 )
 # Debian ships npm as its own package; NodeSource's nodejs bundles it (and conflicts with it).
 if ! command -v npm >/dev/null 2>&1; then
   PACKAGES+=(npm)
+fi
+# kubectl (kustomize) for the Kubernetes manifest checks: Debian's kubernetes-client, unless a
+# kubectl from elsewhere is installed (the two conflict).
+if ! command -v kubectl >/dev/null 2>&1; then
+  PACKAGES+=(kubernetes-client)
 fi
 
 missing=()
