@@ -9,7 +9,8 @@
 //    in agreement, checkpoints, logs of every role, job.yaml private with the shard list.
 // 2. USR1 (what Slurm sends before the time limit) stops the roles and requeues the job; the
 //    requeued job resumes from the latest checkpoint and ends with the parameters of the
-//    uninterrupted run of test 1.
+//    uninterrupted run of test 1. Its learners start through mpirun inside the allocation (the
+//    fallback when Slurm has no PMIx), test 1's through the automatic choice (pmix here).
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -159,10 +160,11 @@ class SlurmTest : public ::testing::Test {
   }
 
   // `memr1 slurm submit`; returns the job id ("" on failure, with a test failure).
-  std::string Submit(const std::string& config) {
+  std::string Submit(const std::string& config, const std::string& flags = "") {
     // Roles that ignore SIGTERM are killed after 10 s (not 30): the test stays short.
-    const auto submitted = RunMemr1(
-        absl::StrCat("slurm submit --memr1 ", binary_, " --stop-grace-seconds 10 --config ", config));
+    const auto submitted = RunMemr1(absl::StrCat("slurm submit --memr1 ", binary_,
+                                                 " --stop-grace-seconds 10 ", flags, " --config ",
+                                                 config));
     std::smatch match;
     if (submitted.exit_code != 0 ||
         !std::regex_search(submitted.output, match, std::regex("submitted batch job ([0-9]+)"))) {
@@ -288,7 +290,9 @@ TEST_F(SlurmTest, SubmittedJobRunsToDoneOnTheAllocation) {
 TEST_F(SlurmTest, Usr1RequeuesTheJobAndItResumesFromTheLatestCheckpoint) {
   const std::string config = WriteConfig("slurm-requeue");
   const std::string out = dir_->Sub("slurm-requeue");
-  const std::string id = Submit(config);
+  // The learners through mpirun inside the allocation (the fallback when Slurm has no PMIx;
+  // test 1 took the automatic choice).
+  const std::string id = Submit(config, "--mpi mpirun");
   ASSERT_FALSE(id.empty());
   // Once step 1 is trained and checkpointed, USR1 to the batch script, as Slurm sends it
   // --signal=B:USR1@N before the time limit.
@@ -305,7 +309,8 @@ TEST_F(SlurmTest, Usr1RequeuesTheJobAndItResumesFromTheLatestCheckpoint) {
   ASSERT_EQ(signalled.exit_code, 0) << signalled.output;
 
   // The script stops the roles and requeues the job; Slurm holds a requeued job for two
-  // minutes (BeginTime): it is released at once here.
+  // minutes (BeginTime): it is released after 5 s here (slurmd refuses a launch whose
+  // credential dates from the second the previous run's credential was revoked).
   const auto requeued = AwaitJob(id, absl::Minutes(2), [](const auto& fields) {
     const auto state = fields.find("JobState");
     const auto restarts = fields.find("Restarts");
@@ -315,7 +320,7 @@ TEST_F(SlurmTest, Usr1RequeuesTheJobAndItResumesFromTheLatestCheckpoint) {
   ASSERT_NE(requeued.count("Restarts"), 0u) << Diagnostics(out, id);
   ASSERT_EQ(requeued.at("Restarts"), "1") << Diagnostics(out, id);
   ASSERT_EQ(requeued.at("JobState"), "PENDING") << Diagnostics(out, id);
-  const auto released = RunCommand("scontrol update JobId=" + id + " StartTime=now");
+  const auto released = RunCommand("scontrol update JobId=" + id + " StartTime=now+5");
   ASSERT_EQ(released.exit_code, 0) << released.output;
 
   const auto fields = AwaitJob(id, absl::Minutes(4), Finished);
@@ -324,6 +329,7 @@ TEST_F(SlurmTest, Usr1RequeuesTheJobAndItResumesFromTheLatestCheckpoint) {
   EXPECT_EQ(fields.at("JobState"), "COMPLETED") << why;
   EXPECT_EQ(fields.at("ExitCode"), "0:0") << why;
   const std::string log = ReadTextFile(absl::StrCat(out, "/slurm/slurm-", id, ".out"));
+  EXPECT_NE(log.find("learners: 2 rank(s) through mpirun"), std::string::npos) << why;
   EXPECT_NE(log.find("USR1: stopping the roles and requeueing the job"), std::string::npos) << why;
   EXPECT_NE(log.find("(restart 1)"), std::string::npos) << why;
   EXPECT_TRUE(std::regex_search(log, std::regex("resume: the job was [A-Z_]+; continuing from ")))
