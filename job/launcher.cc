@@ -411,8 +411,17 @@ absl::StatusOr<LaunchResult> Launch::Run() {
 
   if (failure.ok()) {
     // DONE: the roles see `stop` or `done` and exit on their own.
+    // Memstore shards serve until stopped (below), so only the other roles are waited for.
+    auto roles_running = [this] {
+      for (const auto& child : children_) {
+        if (child->name().rfind("memstore-", 0) != 0 && exited_.count(child->name()) == 0) {
+          return true;
+        }
+      }
+      return false;
+    };
     const absl::Time deadline = absl::Now() + options_.exit_grace;
-    while (absl::Now() < deadline && exited_.size() < children_.size()) {
+    while (absl::Now() < deadline && roles_running()) {
       failure = CheckChildren();
       if (!failure.ok()) break;
       absl::SleepFor(absl::Milliseconds(200));
