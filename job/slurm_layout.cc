@@ -8,7 +8,6 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <random>
@@ -26,6 +25,7 @@
 #include "common/file_util.h"
 #include "common/status_macros.h"
 #include "coordinator/job_state.h"
+#include "coordinator/resume.h"
 #include "coordinator/server.h"
 #include "coordinator/state_store.h"
 
@@ -94,28 +94,19 @@ absl::Status WritePrivateFile(const fs::path& path, const std::string& text) {
   return absl::OkStatus();
 }
 
-// The trained steps of the checkpoint the learners restore (checkpoints/LATEST names
-// "step-<N>"); -1 when there is none yet.
-absl::StatusOr<int64_t> LatestCheckpointStep(const fs::path& checkpoints) {
-  std::ifstream in(checkpoints / "LATEST");
-  if (!in) return -1;
-  std::string line;
-  std::getline(in, line);
-  absl::string_view name = line;
-  int64_t step = -1;
-  if (!absl::ConsumePrefix(&name, "step-") || !absl::SimpleAtoi(name, &step) || step < 0) {
-    return absl::DataLossError(
-        absl::StrCat((checkpoints / "LATEST").string(), " holds '", line, "', not step-<N>"));
-  }
-  return step;
-}
-
-// The coordinator's state rolled back to the learners' latest checkpoint before the
-// coordinator starts, as `memr1 launch --resume` does (job/launcher.cc). Returns true when the
-// job is already DONE.
-absl::StatusOr<bool> RollBackToCheckpoint(const v1::JobConfig& config, const fs::path& checkpoints,
-                                          std::vector<std::string>* notes) {
-  MEMR1_ASSIGN_OR_RETURN(int64_t step, LatestCheckpointStep(checkpoints));
+// A job stopped between the learners writing a checkpoint and reporting it to the coordinator
+// (SIGTERM or USR1 mid-step, a node lost) has a checkpoints/LATEST newer than the checkpoint the
+// coordinator recorded. Rolled back to that newer one (JobState::ResumeFromCheckpoint), the
+// coordinator then waits for the recorded step's checkpoint again, which the learners never
+// write (they restored a later one), and the job hangs. Until the coordinator handles it,
+// LATEST is pointed back at the newest checkpoint both hold (or moved aside when the
+// coordinator recorded none); the steps after it are trained again, from the same episodes and
+// seeds. Nothing changes for a DONE job or when LATEST is not newer.
+absl::Status ReconcileLatestCheckpoint(const v1::JobConfig& config, const fs::path& checkpoints,
+                                       std::vector<std::string>* notes) {
+  MEMR1_ASSIGN_OR_RETURN(const int64_t step,
+                         coordinator::LatestCheckpointStep(checkpoints.string()));
+  if (step < 0) return absl::OkStatus();
   MEMR1_ASSIGN_OR_RETURN(coordinator::ServerOptions options,
                          coordinator::ServerOptionsFromConfig(config));
   MEMR1_ASSIGN_OR_RETURN(std::unique_ptr<coordinator::StateStore> store,
@@ -123,57 +114,36 @@ absl::StatusOr<bool> RollBackToCheckpoint(const v1::JobConfig& config, const fs:
   MEMR1_ASSIGN_OR_RETURN(std::unique_ptr<coordinator::JobState> state,
                          coordinator::JobState::Open(options.job, std::move(options.episodes),
                                                      std::move(store), absl::Now()));
-  if (state->phase() == v1::JOB_PHASE_DONE) {
-    notes->push_back(absl::StrCat("resume: the job in ", options.state_dir,
-                                  " is already done (version ", state->newest_version(),
-                                  "); nothing to run"));
-    return true;
-  }
-  // A job stopped between the learners writing a checkpoint and reporting it (SIGTERM, USR1,
-  // a node lost mid-step) has a checkpoints/LATEST newer than the checkpoint the coordinator
-  // recorded. JobState::ResumeFromCheckpoint to that newer one leaves the coordinator waiting
-  // for the recorded step's checkpoint again, which the learners never write (they restored a
-  // later one): the job would hang. Until that is fixed in the coordinator, both resume from
-  // the newest checkpoint they both hold; the steps after it are trained again.
+  if (state->phase() == v1::JOB_PHASE_DONE) return absl::OkStatus();
   const v1::StatusResponse status = state->Status(absl::Now());
   int64_t recorded = -1;
+  const fs::path recorded_dir = status.latest_checkpoint();
   if (!status.latest_checkpoint().empty()) {
-    absl::string_view name = fs::path(status.latest_checkpoint()).filename().native();
+    absl::string_view name = recorded_dir.filename().native();
     if (!absl::ConsumePrefix(&name, "step-") || !absl::SimpleAtoi(name, &recorded)) recorded = -1;
   }
-  if (step > recorded) {
-    const fs::path latest = checkpoints / "LATEST";
-    if (recorded >= 0 && fs::exists(status.latest_checkpoint())) {
-      MEMR1_RETURN_IF_ERROR(WriteFileAtomically(
-          latest.string(),
-          absl::StrCat(fs::path(status.latest_checkpoint()).filename().native(), "\n")));
-    } else {
-      std::error_code ec;
-      recorded = -1;
-      fs::rename(latest, latest.string() + absl::StrCat(".unreported-", absl::ToUnixSeconds(absl::Now())),
-                 ec);
-      if (ec) {
-        return absl::InternalError(
-            absl::StrCat("cannot move ", latest.string(), " aside: ", ec.message()));
-      }
+  if (step <= recorded) return absl::OkStatus();
+  const fs::path latest = checkpoints / "LATEST";
+  if (recorded >= 0 && fs::exists(recorded_dir)) {
+    MEMR1_RETURN_IF_ERROR(WriteFileAtomically(
+        latest.string(), absl::StrCat(recorded_dir.filename().native(), "\n")));
+  } else {
+    recorded = -1;
+    std::error_code ec;
+    fs::rename(latest,
+               absl::StrCat(latest.string(), ".unreported-", absl::ToUnixSeconds(absl::Now())), ec);
+    if (ec) {
+      return absl::InternalError(
+          absl::StrCat("cannot move ", latest.string(), " aside: ", ec.message()));
     }
-    notes->push_back(absl::StrCat(
-        "resume: the learners' checkpoint of step ", step,
-        " was written but never reported to the coordinator; resuming from ",
-        recorded < 0 ? std::string("the initial weights")
-                     : absl::StrCat("the checkpoint of step ", recorded),
-        ", which both hold"));
-    step = recorded;
   }
-  const std::string before = v1::JobPhase_Name(state->phase());
-  MEMR1_RETURN_IF_ERROR(Annotate(state->ResumeFromCheckpoint(step, absl::Now()),
-                                 absl::StrCat("resuming the job in ", options.state_dir)));
   notes->push_back(absl::StrCat(
-      "resume: the job was ", before, "; continuing from ",
-      step < 0 ? std::string("the initial weights (no checkpoint)")
-               : absl::StrCat("the checkpoint of step ", step),
-      " with ", state->CountUnits(coordinator::UnitState::kDone), " unit(s) done"));
-  return false;
+      "resume: the learners' checkpoint of step ", step,
+      " was written but never reported to the coordinator; resuming from ",
+      recorded < 0 ? std::string("the initial weights")
+                   : absl::StrCat("the checkpoint of step ", recorded),
+      ", which both hold"));
+  return absl::OkStatus();
 }
 
 std::string NodeNames(const std::vector<SlurmNode>& nodes) {
@@ -369,8 +339,17 @@ absl::StatusOr<SlurmPrepared> PrepareSlurmJob(const SlurmPrepareOptions& options
   }
 
   if (options.resume) {
-    MEMR1_ASSIGN_OR_RETURN(prepared.done,
-                           RollBackToCheckpoint(config, output / "checkpoints", &prepared.notes));
+    // The coordinator's state rolled back to the learners' checkpoint, as `memr1 launch
+    // --resume` does.
+    const fs::path checkpoints = output / "checkpoints";
+    MEMR1_RETURN_IF_ERROR(ReconcileLatestCheckpoint(config, checkpoints, &prepared.notes));
+    MEMR1_ASSIGN_OR_RETURN(coordinator::ServerOptions server,
+                           coordinator::ServerOptionsFromConfig(config));
+    MEMR1_ASSIGN_OR_RETURN(
+        const coordinator::ResumeOutcome resumed,
+        coordinator::RollBackToCheckpoint(std::move(server), checkpoints.string()));
+    prepared.notes.push_back(resumed.message);
+    prepared.done = resumed.already_done;
   }
   if (!previous_shards.empty() && !prepared.layout.shards_keep_addresses) {
     // The shards cannot come back on the addresses their data is keyed to.

@@ -24,8 +24,11 @@
 // (the batch script and Slurm's own output).
 //
 // Resume (a requeued job, or `memr1 slurm submit --resume`): the coordinator's state is rolled
-// back to the learners' checkpoints/LATEST (JobState::ResumeFromCheckpoint, as `memr1 launch
-// --resume` does) and the learners restore it. The memstore data is keyed to the shard list it
+// back to the learners' checkpoints/LATEST (coordinator::RollBackToCheckpoint, as `memr1 launch
+// --resume` does) and the learners restore it. A LATEST newer than the checkpoint the
+// coordinator recorded (the job stopped between the learners writing it and reporting it) is
+// first pointed back at the recorded one: resumed from the newer one, the coordinator would wait
+// for a checkpoint the learners never write again. The memstore data is keyed to the shard list it
 // was written with (host:port of every shard, memstore/shard_router.h): when every shard of the
 // previous run can bind its old address again (its host is a node of this allocation) the
 // shards keep their data; otherwise the old data directories are moved aside

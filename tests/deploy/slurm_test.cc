@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -329,6 +330,11 @@ TEST_F(SlurmTest, Usr1RequeuesTheJobAndItResumesFromTheLatestCheckpoint) {
   EXPECT_EQ(fields.at("JobState"), "COMPLETED") << why;
   EXPECT_EQ(fields.at("ExitCode"), "0:0") << why;
   const std::string log = ReadTextFile(absl::StrCat(out, "/slurm/slurm-", id, ".out"));
+  // Where the requeued job resumed from (it depends on when USR1 landed), for the test's log.
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("resume:") != std::string::npos) std::cout << line << "\n";
+  }
   EXPECT_NE(log.find("learners: 2 rank(s) through mpirun"), std::string::npos) << why;
   EXPECT_NE(log.find("USR1: stopping the roles and requeueing the job"), std::string::npos) << why;
   EXPECT_NE(log.find("(restart 1)"), std::string::npos) << why;
