@@ -20,10 +20,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "actor/dataset.h"
+#include "actor/prompts.h"
 #include "actor/turns.h"
 #include "common/child_process.h"
 #include "common/config.h"
@@ -139,6 +141,8 @@ class Quickstart {
   // args for a child that reads the job config: --config, the user's --set, then `sets`.
   std::vector<std::string> ConfigArgs(const std::vector<std::string>& sets) const;
 
+  // The fixed text of the prompts and replies the agents will see (tokenizer corpus).
+  std::vector<std::string> PromptTexts() const;
   absl::Status Data();
   absl::Status Tokenizer();
   absl::Status Pretrain();
@@ -241,6 +245,7 @@ absl::Status Quickstart::Data() {
   Step step{1, "data", root_ / "data",
             Fingerprint("data").Add("synthetic", world)
                 .Add("train", std::to_string(config_.data().train_conversations()))
+                .Add("prompts", absl::StrJoin(PromptTexts(), "\n"))
                 .Hex()};
   data_fp_ = step.fingerprint;
   world_ = step.dir / "world.json";
@@ -284,9 +289,33 @@ absl::Status Quickstart::Data() {
     }
     flush();
   }
+  // The prompts' fixed text is most of every prompt: with it in the corpus the tokenizer gives
+  // it merges, and prompts take far fewer tokens (about 40% fewer at 1,024 ids). Repeated so
+  // that its pairs pass the trainer's minimum frequency.
+  for (const std::string& prompt : PromptTexts()) {
+    for (int i = 0; i < 4; ++i) {
+      for (absl::string_view line : absl::StrSplit(prompt, '\n', absl::SkipEmpty())) {
+        absl::StrAppend(&corpus, line, "\n");
+      }
+    }
+  }
   MEMR1_RETURN_IF_ERROR(WriteFileAtomically(corpus_.string(), corpus));
   MEMR1_RETURN_IF_ERROR(WriteFileAtomically(text_.string(), text));
   return Finish(step);
+}
+
+std::vector<std::string> Quickstart::PromptTexts() const {
+  const v1::ActorConfig& actor = config_.actor();
+  auto chosen = [](const std::string& configured, std::string_view fallback) {
+    return configured.empty() ? std::string(fallback) : configured;
+  };
+  return {chosen(actor.memory_manager().extraction_prompt(), actor::DefaultExtractionPrompt()),
+          chosen(actor.memory_manager().manager_prompt(), actor::DefaultManagerPrompt()),
+          chosen(actor.answer_agent().answer_prompt(), actor::DefaultAnswerPrompt()),
+          // The Qwen-2.5 chat template's default system message, and the two JSON replies.
+          "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.",
+          R"({"memory":[{"id":"0","text":"","event":"UPDATE","old_memory":""}]})",
+          R"({"facts":[]} {"memory":[]} **Answer:**)"};
 }
 
 absl::Status Quickstart::Tokenizer() {
