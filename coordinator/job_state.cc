@@ -158,7 +158,8 @@ absl::Status JobState::Restore(LoadedState loaded, absl::Time now) {
   return absl::OkStatus();
 }
 
-absl::Status JobState::ResumeFromCheckpoint(int64_t checkpoint_version, absl::Time now) {
+absl::Status JobState::ResumeFromCheckpoint(int64_t checkpoint_version,
+                                            const std::string& checkpoint_dir, absl::Time now) {
   if (meta_.phase == v1::JOB_PHASE_DONE) return absl::OkStatus();
   const int64_t keep = std::max<int64_t>(checkpoint_version, -1);  // versions 0..keep survive
   if (keep > newest_version() + 1 || keep > options_.total_steps) {
@@ -174,10 +175,16 @@ absl::Status JobState::ResumeFromCheckpoint(int64_t checkpoint_version, absl::Ti
     }
   }
   JobMeta meta = meta_;
-  if (meta.latest_checkpoint_version > keep) {
-    // The newer checkpoint the coordinator saw is gone from disk: the older one rules.
+  if (meta.latest_checkpoint_version != keep) {
+    // Older: the newer checkpoint the coordinator saw is gone from disk, the older one rules.
+    // Newer: the learners wrote it but were stopped before reporting it; its steps are done
+    // (waiting for the recorded step's checkpoint again would wait forever: the learners
+    // restore the newer one and never write the older).
     meta.latest_checkpoint_version = keep;
-    meta.latest_checkpoint = keep >= 0 ? versions_[keep].checkpoint_dir : "";
+    meta.latest_checkpoint = keep < 0 ? std::string()
+                             : !checkpoint_dir.empty() ? checkpoint_dir
+                             : keep <= newest_version() ? versions_[keep].checkpoint_dir
+                                                        : std::string();
   }
   meta.phase = v1::JOB_PHASE_STARTING;
   meta.error.clear();

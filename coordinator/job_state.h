@@ -132,8 +132,12 @@ class JobState {
   // kept: they count what happened. Live leases are dropped: every role registers again.
   // A DONE job stays DONE (OK, nothing changes). FailedPrecondition when some step before
   // checkpoint_version is not complete or it is past the next version (not this job's
-  // checkpoint). One batch; on a write error nothing changes.
-  absl::Status ResumeFromCheckpoint(int64_t checkpoint_version, absl::Time now);
+  // checkpoint). One batch; on a write error nothing changes. `checkpoint_dir` (the learners'
+  // step directory) becomes the job's latest checkpoint whenever it differs from the recorded
+  // one: a newer checkpoint the coordinator never heard of counts as done (its steps are not
+  // awaited again), an older one replaces a newer that is gone from disk.
+  absl::Status ResumeFromCheckpoint(int64_t checkpoint_version, const std::string& checkpoint_dir,
+                                    absl::Time now);
   // Expires leases (role and unit) and checks the phase rules; every method calls it first.
   absl::Status Tick(absl::Time now);
 

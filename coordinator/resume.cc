@@ -15,10 +15,10 @@
 
 namespace memr1::coordinator {
 
-absl::StatusOr<int64_t> LatestCheckpointStep(const std::string& checkpoints_dir) {
+absl::StatusOr<LatestCheckpoint> ReadLatestCheckpoint(const std::string& checkpoints_dir) {
   const std::filesystem::path latest = std::filesystem::path(checkpoints_dir) / "LATEST";
   std::ifstream in(latest);
-  if (!in) return -1;
+  if (!in) return LatestCheckpoint{};
   std::string line;
   std::getline(in, line);
   absl::string_view name = line;
@@ -27,12 +27,13 @@ absl::StatusOr<int64_t> LatestCheckpointStep(const std::string& checkpoints_dir)
     return absl::DataLossError(
         absl::StrCat(latest.string(), " holds '", name, "', not step-<N>"));
   }
-  return step;
+  return LatestCheckpoint{step, (std::filesystem::path(checkpoints_dir) / line).string()};
 }
 
 absl::StatusOr<ResumeOutcome> RollBackToCheckpoint(ServerOptions options,
                                                    const std::string& checkpoints_dir) {
-  MEMR1_ASSIGN_OR_RETURN(const int64_t step, LatestCheckpointStep(checkpoints_dir));
+  MEMR1_ASSIGN_OR_RETURN(const LatestCheckpoint latest, ReadLatestCheckpoint(checkpoints_dir));
+  const int64_t step = latest.step;
   MEMR1_ASSIGN_OR_RETURN(std::unique_ptr<StateStore> store, StateStore::Open(options.state_dir));
   MEMR1_ASSIGN_OR_RETURN(std::unique_ptr<JobState> state,
                          JobState::Open(options.job, std::move(options.episodes),
@@ -46,7 +47,7 @@ absl::StatusOr<ResumeOutcome> RollBackToCheckpoint(ServerOptions options,
     return outcome;
   }
   const std::string before = v1::JobPhase_Name(state->phase());
-  MEMR1_RETURN_IF_ERROR(Annotate(state->ResumeFromCheckpoint(step, absl::Now()),
+  MEMR1_RETURN_IF_ERROR(Annotate(state->ResumeFromCheckpoint(step, latest.dir, absl::Now()),
                                  absl::StrCat("resuming the job in ", options.state_dir)));
   outcome.message = absl::StrCat(
       "resume: the job was ", before, "; continuing from ",

@@ -17,9 +17,13 @@
 
 namespace memr1::coordinator {
 
-// The trained steps of the checkpoint the learners restore on --resume (<checkpoints>/LATEST
-// names "step-<N>"); -1 when there is none yet. DataLoss for a LATEST that names anything else.
-absl::StatusOr<int64_t> LatestCheckpointStep(const std::string& checkpoints_dir);
+// The checkpoint the learners restore on --resume: <checkpoints>/LATEST names "step-<N>".
+struct LatestCheckpoint {
+  int64_t step = -1;  // -1 when there is none yet
+  std::string dir;    // <checkpoints>/step-<N>; empty when there is none
+};
+// DataLoss for a LATEST that names anything else.
+absl::StatusOr<LatestCheckpoint> ReadLatestCheckpoint(const std::string& checkpoints_dir);
 
 struct ResumeOutcome {
   // The job was DONE already: nothing to run.
@@ -28,7 +32,7 @@ struct ResumeOutcome {
   std::string message;
 };
 
-// Rolls the job in options.state_dir back to LatestCheckpointStep(checkpoints_dir).
+// Rolls the job in options.state_dir back to ReadLatestCheckpoint(checkpoints_dir).
 absl::StatusOr<ResumeOutcome> RollBackToCheckpoint(ServerOptions options,
                                                    const std::string& checkpoints_dir);
 

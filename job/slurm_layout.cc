@@ -94,58 +94,6 @@ absl::Status WritePrivateFile(const fs::path& path, const std::string& text) {
   return absl::OkStatus();
 }
 
-// A job stopped between the learners writing a checkpoint and reporting it to the coordinator
-// (SIGTERM or USR1 mid-step, a node lost) has a checkpoints/LATEST newer than the checkpoint the
-// coordinator recorded. Rolled back to that newer one (JobState::ResumeFromCheckpoint), the
-// coordinator then waits for the recorded step's checkpoint again, which the learners never
-// write (they restored a later one), and the job hangs. Until the coordinator handles it,
-// LATEST is pointed back at the newest checkpoint both hold (or moved aside when the
-// coordinator recorded none); the steps after it are trained again, from the same episodes and
-// seeds. Nothing changes for a DONE job or when LATEST is not newer.
-absl::Status ReconcileLatestCheckpoint(const v1::JobConfig& config, const fs::path& checkpoints,
-                                       std::vector<std::string>* notes) {
-  MEMR1_ASSIGN_OR_RETURN(const int64_t step,
-                         coordinator::LatestCheckpointStep(checkpoints.string()));
-  if (step < 0) return absl::OkStatus();
-  MEMR1_ASSIGN_OR_RETURN(coordinator::ServerOptions options,
-                         coordinator::ServerOptionsFromConfig(config));
-  MEMR1_ASSIGN_OR_RETURN(std::unique_ptr<coordinator::StateStore> store,
-                         coordinator::StateStore::Open(options.state_dir));
-  MEMR1_ASSIGN_OR_RETURN(std::unique_ptr<coordinator::JobState> state,
-                         coordinator::JobState::Open(options.job, std::move(options.episodes),
-                                                     std::move(store), absl::Now()));
-  if (state->phase() == v1::JOB_PHASE_DONE) return absl::OkStatus();
-  const v1::StatusResponse status = state->Status(absl::Now());
-  int64_t recorded = -1;
-  const fs::path recorded_dir = status.latest_checkpoint();
-  if (!status.latest_checkpoint().empty()) {
-    absl::string_view name = recorded_dir.filename().native();
-    if (!absl::ConsumePrefix(&name, "step-") || !absl::SimpleAtoi(name, &recorded)) recorded = -1;
-  }
-  if (step <= recorded) return absl::OkStatus();
-  const fs::path latest = checkpoints / "LATEST";
-  if (recorded >= 0 && fs::exists(recorded_dir)) {
-    MEMR1_RETURN_IF_ERROR(WriteFileAtomically(
-        latest.string(), absl::StrCat(recorded_dir.filename().native(), "\n")));
-  } else {
-    recorded = -1;
-    std::error_code ec;
-    fs::rename(latest,
-               absl::StrCat(latest.string(), ".unreported-", absl::ToUnixSeconds(absl::Now())), ec);
-    if (ec) {
-      return absl::InternalError(
-          absl::StrCat("cannot move ", latest.string(), " aside: ", ec.message()));
-    }
-  }
-  notes->push_back(absl::StrCat(
-      "resume: the learners' checkpoint of step ", step,
-      " was written but never reported to the coordinator; resuming from ",
-      recorded < 0 ? std::string("the initial weights")
-                   : absl::StrCat("the checkpoint of step ", recorded),
-      ", which both hold"));
-  return absl::OkStatus();
-}
-
 std::string NodeNames(const std::vector<SlurmNode>& nodes) {
   std::vector<std::string> names;
   for (const SlurmNode& node : nodes) names.push_back(node.name);
@@ -342,7 +290,6 @@ absl::StatusOr<SlurmPrepared> PrepareSlurmJob(const SlurmPrepareOptions& options
     // The coordinator's state rolled back to the learners' checkpoint, as `memr1 launch
     // --resume` does.
     const fs::path checkpoints = output / "checkpoints";
-    MEMR1_RETURN_IF_ERROR(ReconcileLatestCheckpoint(config, checkpoints, &prepared.notes));
     MEMR1_ASSIGN_OR_RETURN(coordinator::ServerOptions server,
                            coordinator::ServerOptionsFromConfig(config));
     MEMR1_ASSIGN_OR_RETURN(

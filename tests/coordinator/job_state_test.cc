@@ -468,9 +468,9 @@ TEST_F(JobStateTest, ResumeFromCheckpointRollsBackLaterVersionsAndUnits) {
   const int64_t late = state_->late_completions_refused();
 
   Open(options);  // the launcher opens the state of the stopped job
-  EXPECT_EQ(state_->ResumeFromCheckpoint(5, now_).code(), absl::StatusCode::kFailedPrecondition)
+  EXPECT_EQ(state_->ResumeFromCheckpoint(5, "/ckpt/v5", now_).code(), absl::StatusCode::kFailedPrecondition)
       << "a checkpoint the state cannot have come from";
-  ASSERT_TRUE(state_->ResumeFromCheckpoint(2, now_).ok());
+  ASSERT_TRUE(state_->ResumeFromCheckpoint(2, "/ckpt/v2", now_).ok());
   EXPECT_EQ(state_->phase(), v1::JOB_PHASE_STARTING);
   EXPECT_TRUE(state_->error().empty()) << state_->error();
   EXPECT_EQ(state_->newest_version(), 2);
@@ -507,7 +507,34 @@ TEST_F(JobStateTest, ResumeFromCheckpointRollsBackLaterVersionsAndUnits) {
   EXPECT_EQ(state_->phase(), v1::JOB_PHASE_DONE);
   EXPECT_EQ(state_->Status(now_).units_done(), 16);
   // A finished job stays finished.
-  ASSERT_TRUE(state_->ResumeFromCheckpoint(4, now_).ok());
+  ASSERT_TRUE(state_->ResumeFromCheckpoint(4, "/ckpt/v4", now_).ok());
+  EXPECT_EQ(state_->phase(), v1::JOB_PHASE_DONE);
+}
+
+// The learners wrote the checkpoint of step 2 and were stopped before reporting it (SIGTERM or
+// a requeue mid-step): the resumed job takes that checkpoint as done and goes on from step 2,
+// instead of waiting for a checkpoint of step 2 the restored learners never write again.
+TEST_F(JobStateTest, ResumeFromACheckpointTheCoordinatorNeverHeardOf) {
+  JobOptions options = TestOptions();
+  options.total_steps = 4;  // checkpoints after steps 1 and 3: versions 2 and 4
+  Open(options);
+  RegisterAll();
+  ASSERT_TRUE(Publish(0).ok());
+  RunStep(0);
+  ASSERT_TRUE(Publish(1).ok());
+  RunStep(1);  // the learners train step 1, write checkpoints/step-2, and are stopped
+  ASSERT_TRUE(state_->Shutdown("requeued", now_).ok());
+
+  Open(options);
+  ASSERT_TRUE(state_->ResumeFromCheckpoint(2, "/run/checkpoints/step-2", now_).ok());
+  EXPECT_EQ(state_->Status(now_).latest_checkpoint(), "/run/checkpoints/step-2");
+  RegisterAll();
+  ASSERT_TRUE(Publish(2).ok()) << "the restored learner publishes the checkpoint's version";
+  EXPECT_EQ(state_->phase(), v1::JOB_PHASE_RUNNING) << "not waiting for step 2's checkpoint";
+  RunStep(2);
+  ASSERT_TRUE(Publish(3).ok());
+  RunStep(3);
+  ASSERT_TRUE(Publish(4, "/run/checkpoints/step-4").ok());
   EXPECT_EQ(state_->phase(), v1::JOB_PHASE_DONE);
 }
 
@@ -518,7 +545,7 @@ TEST_F(JobStateTest, ResumeWithoutCheckpointForgetsEveryVersion) {
   RunStep(0);
   ASSERT_TRUE(Publish(1).ok());
   Open();
-  ASSERT_TRUE(state_->ResumeFromCheckpoint(-1, now_).ok());
+  ASSERT_TRUE(state_->ResumeFromCheckpoint(-1, "", now_).ok());
   EXPECT_EQ(state_->newest_version(), -1);
   EXPECT_EQ(state_->CountUnits(UnitState::kDone), 0);
   RegisterAll();
