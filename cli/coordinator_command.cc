@@ -124,20 +124,26 @@ absl::Status Serve(const CoordinatorFlags& flags) {
   return absl::OkStatus();
 }
 
-struct StatusFlags {
+// How `memr1 status` and `memr1 checkpoint` reach a running coordinator.
+struct ConnectFlags {
   std::string coordinator;
   std::string job_token;
-  bool json = false;
   std::string config;
   std::vector<std::string> overrides;
 };
 
-std::string FormatAge(int64_t last_ms, int64_t now_ms) {
-  if (last_ms <= 0) return "never";
-  return absl::StrFormat("%.1fs ago", static_cast<double>(now_ms - last_ms) / 1000.0);
+void AddConnectFlags(CLI::App* command, ConnectFlags* flags) {
+  command->add_option("--coordinator", flags->coordinator, "host:port of the coordinator")
+      ->required();
+  command->add_option("--job-token", flags->job_token, "The job token");
+  command->add_option("--config", flags->config, "Job config (for its job_token)")
+      ->check(CLI::ExistingFile);
+  command->add_option("--set", flags->overrides, "Override one config field (repeatable)")
+      ->take_all();
 }
 
-absl::Status PrintStatus(const StatusFlags& flags) {
+absl::StatusOr<std::unique_ptr<coordinator::CoordinatorClient>> ConnectTo(
+    const ConnectFlags& flags) {
   coordinator::ClientOptions options;
   options.address = flags.coordinator;
   options.job_token = flags.job_token;
@@ -147,8 +153,59 @@ absl::Status PrintStatus(const StatusFlags& flags) {
                            LoadJobConfig(flags.config, flags.overrides));
     options.job_token = config.job_token();
   }
+  return coordinator::CoordinatorClient::Connect(options);
+}
+
+struct StatusFlags {
+  ConnectFlags connect;
+  bool json = false;
+};
+
+struct CheckpointFlags {
+  ConnectFlags connect;
+  std::string reason = "requested with memr1 checkpoint";
+  double wait_seconds = 0;
+};
+
+// `memr1 checkpoint`: asks for a checkpoint after the earliest step not yet handed to the
+// learners; with --wait, returns once the coordinator recorded it (or fails at the deadline).
+absl::Status RequestCheckpoint(const CheckpointFlags& flags) {
   MEMR1_ASSIGN_OR_RETURN(std::unique_ptr<coordinator::CoordinatorClient> client,
-                         coordinator::CoordinatorClient::Connect(options));
+                         ConnectTo(flags.connect));
+  MEMR1_ASSIGN_OR_RETURN(const int64_t step, client->RequestCheckpoint(flags.reason));
+  std::cout << "checkpoint requested after step " << step << " (version " << step + 1 << ")"
+            << std::endl;
+  if (flags.wait_seconds <= 0) return absl::OkStatus();
+  const absl::Time deadline = absl::Now() + absl::Seconds(flags.wait_seconds);
+  while (true) {
+    absl::StatusOr<v1::StatusResponse> status = client->Status();
+    if (status.ok()) {
+      if (status->latest_checkpoint_version() >= step + 1) {
+        std::cout << "checkpoint written: " << status->latest_checkpoint() << std::endl;
+        return absl::OkStatus();
+      }
+      if (status->phase() == v1::JOB_PHASE_FAILED) {
+        return absl::AbortedError(absl::StrCat("the job failed before the checkpoint: ",
+                                               status->error()));
+      }
+    }
+    if (absl::Now() > deadline) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "the checkpoint of version ", step + 1, " was not written within ", flags.wait_seconds,
+          " s", status.ok() ? "" : absl::StrCat(" (", status.status().message(), ")")));
+    }
+    absl::SleepFor(absl::Milliseconds(500));
+  }
+}
+
+std::string FormatAge(int64_t last_ms, int64_t now_ms) {
+  if (last_ms <= 0) return "never";
+  return absl::StrFormat("%.1fs ago", static_cast<double>(now_ms - last_ms) / 1000.0);
+}
+
+absl::Status PrintStatus(const StatusFlags& flags) {
+  MEMR1_ASSIGN_OR_RETURN(std::unique_ptr<coordinator::CoordinatorClient> client,
+                         ConnectTo(flags.connect));
   MEMR1_ASSIGN_OR_RETURN(const v1::StatusResponse status, client->Status());
   if (flags.json) {
     std::string json;
@@ -223,16 +280,23 @@ void RegisterCoordinatorCommands(CLI::App& app, CommandRunner& runner) {
   auto status_flags = std::make_shared<StatusFlags>();
   CLI::App* status =
       app.add_subcommand("status", "Print a running job's phase, progress and role health");
-  status->add_option("--coordinator", status_flags->coordinator, "host:port of the coordinator")
-      ->required();
-  status->add_option("--job-token", status_flags->job_token, "The job token");
+  AddConnectFlags(status, &status_flags->connect);
   status->add_flag("--json", status_flags->json,
                    "Print the coordinator's whole status as one JSON object (proto field names)");
-  status->add_option("--config", status_flags->config, "Job config (for its job_token)")
-      ->check(CLI::ExistingFile);
-  status->add_option("--set", status_flags->overrides, "Override one config field (repeatable)")
-      ->take_all();
   runner.Bind(status, [status_flags]() { return PrintStatus(*status_flags); });
+
+  auto checkpoint_flags = std::make_shared<CheckpointFlags>();
+  CLI::App* checkpoint = app.add_subcommand(
+      "checkpoint",
+      "Ask a running job to checkpoint after the earliest step not yet handed to the learners "
+      "(before a preemption or the end of an allocation)");
+  AddConnectFlags(checkpoint, &checkpoint_flags->connect);
+  checkpoint->add_option("--reason", checkpoint_flags->reason, "Logged by the coordinator");
+  checkpoint->add_option("--wait", checkpoint_flags->wait_seconds,
+                         "Wait up to this many seconds for the checkpoint to be written "
+                         "(exit 1 if it is not)")
+      ->check(CLI::NonNegativeNumber);
+  runner.Bind(checkpoint, [checkpoint_flags]() { return RequestCheckpoint(*checkpoint_flags); });
 }
 
 const CommandRegistration kRegistration(75, RegisterCoordinatorCommands);

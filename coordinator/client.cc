@@ -96,6 +96,16 @@ absl::StatusOr<v1::StatusResponse> CoordinatorClient::Status() {
       "Status", &v1::Coordinator::StubInterface::Status, v1::StatusRequest());
 }
 
+absl::StatusOr<int64_t> CoordinatorClient::RequestCheckpoint(const std::string& reason) {
+  v1::RequestCheckpointRequest request;
+  request.set_reason(reason);
+  MEMR1_ASSIGN_OR_RETURN(
+      const v1::RequestCheckpointResponse response,
+      (Call<v1::RequestCheckpointRequest, v1::RequestCheckpointResponse>(
+          "RequestCheckpoint", &v1::Coordinator::StubInterface::RequestCheckpoint, request)));
+  return response.step();
+}
+
 absl::Status CoordinatorClient::Shutdown(const std::string& reason) {
   v1::ShutdownRequest request;
   request.set_reason(reason);

@@ -51,6 +51,8 @@ class CoordinatorClient {
   absl::StatusOr<v1::StepUnitsResponse> StepUnits(const v1::StepUnitsRequest& request);
   absl::Status PublishVersion(const v1::PublishVersionRequest& request);
   absl::StatusOr<v1::StatusResponse> Status();
+  // The step after which the learners checkpoint (RequestCheckpoint).
+  absl::StatusOr<int64_t> RequestCheckpoint(const std::string& reason);
   absl::Status Shutdown(const std::string& reason);
 
   const std::string& address() const { return options_.address; }

@@ -286,6 +286,7 @@ bool JobState::StepComplete(int64_t step) const {
 
 bool JobState::IsCheckpointStep(int64_t step) const {
   if (step == options_.total_steps - 1) return true;
+  if (requested_checkpoints_.count(step) > 0) return true;
   return options_.checkpoint_every > 0 && (step + 1) % options_.checkpoint_every == 0;
 }
 
@@ -481,6 +482,7 @@ v1::StatusResponse JobState::Status(absl::Time now) {
     response.set_trajectories_per_second(static_cast<double>(trajectories) / seconds);
   }
   response.set_latest_checkpoint(meta_.latest_checkpoint);
+  response.set_latest_checkpoint_version(meta_.latest_checkpoint_version);
   return response;
 }
 

@@ -52,6 +52,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <set>
 #include <memory>
 #include <optional>
 #include <string>
@@ -138,6 +139,11 @@ class JobState {
   // awaited again), an older one replaces a newer that is gone from disk.
   absl::Status ResumeFromCheckpoint(int64_t checkpoint_version, const std::string& checkpoint_dir,
                                     absl::Time now);
+  // Makes the earliest step whose units no learner rank has been handed (StepUnits answered
+  // complete) a checkpoint step, and returns it: the learners write a checkpoint after training
+  // it. Held in memory only (a restarted coordinator forgets a request not yet served).
+  // FailedPrecondition when the job is DONE or FAILED.
+  absl::StatusOr<int64_t> RequestCheckpoint(const std::string& reason, absl::Time now);
   // Expires leases (role and unit) and checks the phase rules; every method calls it first.
   absl::Status Tick(absl::Time now);
 
@@ -202,6 +208,10 @@ class JobState {
   std::map<std::string, Role> roles_;     // by role_id
   absl::Time restarted_at_ = absl::InfinitePast();
   bool awaiting_reregistration_ = false;
+  // Checkpoint steps asked for by RequestCheckpoint, and the newest step a learner rank was
+  // handed (its checkpoint flag is then fixed: every rank must see the same).
+  std::set<int64_t> requested_checkpoints_;
+  int64_t handed_through_ = -1;
   // (time, trajectories) of recent acceptances, for trajectories/s.
   std::deque<std::pair<absl::Time, int>> recent_;
 };

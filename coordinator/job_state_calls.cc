@@ -383,6 +383,7 @@ absl::StatusOr<v1::StepUnitsResponse> JobState::StepUnits(const v1::StepUnitsReq
   response.set_stop(Terminal(meta_.phase));
   if (!StepComplete(request.step())) return response;
   response.set_complete(true);
+  handed_through_ = std::max(handed_through_, request.step());
   for (const Unit& unit : steps_[request.step()]) {
     if (unit.record.index % options_.num_ranks != request.rank()) continue;
     v1::AcceptedUnit* accepted = response.add_units();
@@ -391,6 +392,21 @@ absl::StatusOr<v1::StepUnitsResponse> JobState::StepUnits(const v1::StepUnitsReq
     accepted->set_trajectories(unit.record.trajectories);
   }
   return response;
+}
+
+absl::StatusOr<int64_t> JobState::RequestCheckpoint(const std::string& reason, absl::Time now) {
+  MEMR1_RETURN_IF_ERROR(Tick(now));
+  if (Terminal(meta_.phase)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("no checkpoint to take: the job is ", v1::JobPhase_Name(meta_.phase)));
+  }
+  // The step being trained may have been handed to some ranks already; its flag is fixed then.
+  const int64_t step = std::min<int64_t>(
+      std::max<int64_t>({newest_version(), handed_through_ + 1, 0}), options_.total_steps - 1);
+  requested_checkpoints_.insert(step);
+  MEMR1_LOG(INFO) << "coordinator: checkpoint requested after step " << step << " (version "
+                  << step + 1 << ")" << (reason.empty() ? "" : ": ") << reason;
+  return step;
 }
 
 absl::Status JobState::PublishVersion(const v1::PublishVersionRequest& request, absl::Time now) {

@@ -129,6 +129,16 @@ grpc::Status CoordinatorService::Status(grpc::ServerContext* context, const v1::
   });
 }
 
+grpc::Status CoordinatorService::RequestCheckpoint(grpc::ServerContext* context,
+                                                   const v1::RequestCheckpointRequest* request,
+                                                   v1::RequestCheckpointResponse* response) {
+  return Run("RequestCheckpoint", context, [&](JobState* state, absl::Time now) -> absl::Status {
+    MEMR1_ASSIGN_OR_RETURN(const int64_t step, state->RequestCheckpoint(request->reason(), now));
+    response->set_step(step);
+    return absl::OkStatus();
+  });
+}
+
 grpc::Status CoordinatorService::Shutdown(grpc::ServerContext* context,
                                           const v1::ShutdownRequest* request,
                                           v1::ShutdownResponse*) {

@@ -45,6 +45,9 @@ class CoordinatorService final : public v1::Coordinator::Service {
                       v1::StatusResponse* response) override;
   grpc::Status Shutdown(grpc::ServerContext* context, const v1::ShutdownRequest* request,
                         v1::ShutdownResponse* response) override;
+  grpc::Status RequestCheckpoint(grpc::ServerContext* context,
+                                 const v1::RequestCheckpointRequest* request,
+                                 v1::RequestCheckpointResponse* response) override;
 
   // Expires leases now (the server's ticker calls it) and returns the status snapshot.
   v1::StatusResponse Tick();

@@ -1,5 +1,7 @@
 #include "job/slurm_submit.h"
 
+#include <algorithm>
+
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -198,6 +200,9 @@ absl::StatusOr<SlurmScript> RenderSlurmScript(const SlurmSubmitOptions& options)
       absl::StrCat("MAX_FAILURE_REQUEUES=", options.max_failure_requeues),
       absl::StrCat("RESUME=", options.resume ? 1 : 0),
       absl::StrCat("STOP_GRACE_SECONDS=", options.stop_grace_seconds),
+      // USR1 comes signal_seconds before the end: the checkpoint and the stop must fit.
+      absl::StrCat("CHECKPOINT_WAIT_SECONDS=",
+                   std::max(0, options.signal_seconds - options.stop_grace_seconds - 10)),
       "ADDRESS_TIMEOUT_SECONDS=600",
       kSettingsEnd};
 

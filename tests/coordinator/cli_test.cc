@@ -199,6 +199,16 @@ TEST(CoordinatorCliTest, StatusAndResumeAfterKill9) {
   ASSERT_EQ(json.exit_code, 0) << json.output;
   EXPECT_NE(json.output.find("\"policy_hash\":\"sha-1\""), std::string::npos) << json.output;
   EXPECT_NE(json.output.find("\"idle_fraction\":0.25"), std::string::npos) << json.output;
+  // A checkpoint on request: after step 1 (no learner was handed it yet); --wait gives up when
+  // nobody writes it.
+  const ::memr1::testing::CommandResult requested = RunMemr1(
+      absl::StrCat("checkpoint --coordinator ", address, " --config ", config, " --wait 1"));
+  EXPECT_EQ(requested.exit_code, 1) << requested.output;
+  EXPECT_NE(requested.output.find("checkpoint requested after step 1 (version 2)"),
+            std::string::npos)
+      << requested.output;
+  EXPECT_NE(requested.output.find("was not written within 1 s"), std::string::npos)
+      << requested.output;
   const ::memr1::testing::CommandResult refused =
       RunMemr1(absl::StrCat("status --coordinator ", address, " --job-token wrong"));
   EXPECT_NE(refused.exit_code, 0);

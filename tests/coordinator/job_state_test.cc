@@ -538,6 +538,40 @@ TEST_F(JobStateTest, ResumeFromACheckpointTheCoordinatorNeverHeardOf) {
   EXPECT_EQ(state_->phase(), v1::JOB_PHASE_DONE);
 }
 
+// A checkpoint on request (a preempted job): the step being trained becomes a checkpoint step
+// while no learner rank was handed its units; once one was, the next step (every rank must see
+// the same flag). Phase CHECKPOINTING follows, as for the periodic ones.
+TEST_F(JobStateTest, RequestedCheckpointIsTheEarliestStepNotYetHanded) {
+  JobOptions options = TestOptions();
+  options.total_steps = 6;
+  options.checkpoint_every = 0;  // only the last step checkpoints by itself
+  Open(options);
+  RegisterAll();
+  ASSERT_TRUE(Publish(0).ok());
+  RunStep(0);
+  EXPECT_FALSE(StepUnits(0, 0).checkpoint());
+  absl::StatusOr<int64_t> step = state_->RequestCheckpoint("test", now_);
+  ASSERT_TRUE(step.ok()) << step.status();
+  EXPECT_EQ(*step, 1) << "rank 0 was handed step 0 already";
+  EXPECT_TRUE(StepUnits(0, 1).complete());
+  EXPECT_FALSE(StepUnits(0, 1).checkpoint()) << "rank 1 sees what rank 0 saw";
+  ASSERT_TRUE(Publish(1).ok());
+  RunStep(1);
+  EXPECT_TRUE(StepUnits(1, 0).checkpoint());
+  EXPECT_TRUE(StepUnits(1, 1).checkpoint());
+  EXPECT_EQ(state_->phase(), v1::JOB_PHASE_CHECKPOINTING);
+  ASSERT_TRUE(Publish(2, "/run/checkpoints/step-2").ok());
+  EXPECT_EQ(state_->phase(), v1::JOB_PHASE_RUNNING);
+  EXPECT_EQ(state_->Status(now_).latest_checkpoint_version(), 2);
+  // Nothing of step 2 handed yet: the request takes step 2 itself.
+  step = state_->RequestCheckpoint("again", now_);
+  ASSERT_TRUE(step.ok());
+  EXPECT_EQ(*step, 2);
+  ASSERT_TRUE(state_->Shutdown("stopped", now_).ok());
+  EXPECT_EQ(state_->RequestCheckpoint("late", now_).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
 TEST_F(JobStateTest, ResumeWithoutCheckpointForgetsEveryVersion) {
   Open();
   RegisterAll();

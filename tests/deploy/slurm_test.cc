@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "actor/dataset.h"
@@ -44,7 +45,8 @@ using ::memr1::testing::RunCommand;
 using ::memr1::testing::RunMemr1;
 using ::memr1::testing::TempDir;
 
-constexpr int kSteps = 3;
+// Enough steps (~0.4 s each) that USR1, sent after the first checkpoint, lands mid-job.
+constexpr int kSteps = 16;
 constexpr int kUnitsPerStep = 2;  // global batch 4 / group size 2
 const char kClusterScript[] = MEMR1_SOURCE_DIR "/tests/deploy/slurm_cluster.sh";
 
@@ -150,7 +152,7 @@ class SlurmTest : public ::testing::Test {
                         << "  answer_agent:\n    per_speaker_k: 4\n"
                         << "learner:\n  num_ranks: 2\n  global_batch_size: 4\n"
                         << "  micro_batch_size: 2\n  total_steps: " << kSteps << "\n"
-                        << "  checkpoint_every: 1\n"
+                        << "  checkpoint_every: 5\n"
                         << "  kl_coef: 0\n  actor_lr: 0.001\n"
                         << "coordinator:\n  mode: sync\n"
                         << "  lease_seconds: 20\n  heartbeat_seconds: 1\n"
@@ -201,7 +203,7 @@ class SlurmTest : public ::testing::Test {
       EXPECT_EQ(rank0[i]["params_sha256"], rank1[i]["params_sha256"]) << "line " << i << why;
     }
     EXPECT_EQ(rank0.back()["step"], kSteps) << why;
-    EXPECT_EQ(ReadTextFile(out + "/checkpoints/LATEST"), absl::StrCat("step-0000000", kSteps, "\n"))
+    EXPECT_EQ(ReadTextFile(out + "/checkpoints/LATEST"), absl::StrFormat("step-%08d\n", kSteps))
         << why;
     return rank0.back()["params_sha256"].get<std::string>();
   }
@@ -336,6 +338,9 @@ TEST_F(SlurmTest, Usr1RequeuesTheJobAndItResumesFromTheLatestCheckpoint) {
     if (line.find("resume:") != std::string::npos) std::cout << line << "\n";
   }
   EXPECT_NE(log.find("learners: 2 rank(s) through mpirun"), std::string::npos) << why;
+  // Before stopping, the learners checkpointed after the step they had not started.
+  EXPECT_NE(log.find("checkpoint requested after step"), std::string::npos) << why;
+  EXPECT_NE(log.find("checkpoint written: "), std::string::npos) << why;
   EXPECT_NE(log.find("USR1: stopping the roles and requeueing the job"), std::string::npos) << why;
   EXPECT_NE(log.find("(restart 1)"), std::string::npos) << why;
   EXPECT_TRUE(std::regex_search(log, std::regex("resume: the job was [A-Z_]+; continuing from ")))
