@@ -1,5 +1,7 @@
 #include "coordinator/server.h"
 
+#include "absl/strings/str_cat.h"
+
 #include <chrono>
 #include <filesystem>
 #include <utility>
@@ -12,14 +14,27 @@
 
 namespace memr1::coordinator {
 
+std::string JobStateDir(const v1::JobConfig& config) {
+  if (!config.coordinator().state_dir().empty()) return config.coordinator().state_dir();
+  return (std::filesystem::path(config.output_dir()) / "coordinator").string();
+}
+
+absl::Status CheckNewJob(const v1::JobConfig& config, bool resume) {
+  const std::filesystem::path state = JobStateDir(config);
+  std::error_code ec;
+  if (resume || !std::filesystem::exists(state, ec) || std::filesystem::is_empty(state, ec)) {
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "output_dir ", config.output_dir(), " already holds a job (coordinator state in ",
+      state.string(), "): pass --resume to continue it, or choose another output_dir"));
+}
+
 absl::StatusOr<ServerOptions> ServerOptionsFromConfig(const v1::JobConfig& config) {
   ServerOptions options;
   MEMR1_ASSIGN_OR_RETURN(options.job, JobOptions::FromConfig(config));
   MEMR1_ASSIGN_OR_RETURN(options.episodes, EpisodeStream::FromConfig(config));
-  options.state_dir = config.coordinator().state_dir();
-  if (options.state_dir.empty()) {
-    options.state_dir = (std::filesystem::path(config.output_dir()) / "coordinator").string();
-  }
+  options.state_dir = JobStateDir(config);
   options.listen = config.coordinator().listen();
   options.job_token = config.job_token();
   return options;

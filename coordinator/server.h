@@ -39,6 +39,13 @@ struct ServerOptions {
   absl::Duration tick_interval = absl::Milliseconds(500);
 };
 
+// The coordinator's state directory of a job: coordinator.state_dir, or <output_dir>/coordinator.
+std::string JobStateDir(const v1::JobConfig& config);
+
+// FailedPrecondition when the job's state directory already holds a job and `resume` is false:
+// a second run into the same output_dir would mix two jobs ("pass --resume to continue it").
+absl::Status CheckNewJob(const v1::JobConfig& config, bool resume);
+
 // From a job config: JobOptions::FromConfig, the episode stream of the train split
 // (EpisodeStream::FromConfig), state_dir = coordinator.state_dir or <output_dir>/coordinator,
 // listen = coordinator.listen and the job token (TLS: off; the config has no coordinator TLS section yet).

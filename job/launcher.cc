@@ -137,14 +137,7 @@ absl::Status Launch::Prepare() {
   std::error_code ec;
   output_ = fs::absolute(config_.output_dir(), ec);
   config_.set_output_dir(output_.string());
-  const fs::path state = config_.coordinator().state_dir().empty()
-                             ? output_ / "coordinator"
-                             : fs::path(config_.coordinator().state_dir());
-  if (!options_.resume && fs::exists(state) && !fs::is_empty(state, ec)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "output_dir ", output_.string(), " already holds a job (coordinator state in ",
-        state.string(), "): pass --resume to continue it, or choose another output_dir"));
-  }
+  MEMR1_RETURN_IF_ERROR(coordinator::CheckNewJob(config_, options_.resume));
   for (const char* sub : {"logs", "metrics", "checkpoints", "addresses"}) {
     fs::create_directories(output_ / sub, ec);
     if (ec) {
@@ -152,8 +145,8 @@ absl::Status Launch::Prepare() {
           absl::StrCat("cannot create ", (output_ / sub).string(), ": ", ec.message()));
     }
   }
-  fs::create_directories(state, ec);
-  state_dir_ = state;
+  state_dir_ = coordinator::JobStateDir(config_);
+  fs::create_directories(state_dir_, ec);
   // Stale address files of an earlier run must not be mistaken for this run's.
   for (const auto& entry : fs::directory_iterator(output_ / "addresses", ec)) {
     fs::remove(entry.path(), ec);

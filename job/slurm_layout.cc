@@ -242,14 +242,8 @@ absl::StatusOr<SlurmPrepared> PrepareSlurmJob(const SlurmPrepareOptions& options
   prepared.output_dir = output.string();
   const fs::path job_yaml = output / "job.yaml";
   prepared.job_yaml = job_yaml.string();
-  const fs::path state = config.coordinator().state_dir().empty()
-                             ? output / "coordinator"
-                             : fs::path(config.coordinator().state_dir());
-  if (!options.resume && fs::exists(state) && !fs::is_empty(state, ec)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "output_dir ", output.string(), " already holds a job (coordinator state in ",
-        state.string(), "): submit with --resume to continue it, or choose another output_dir"));
-  }
+  MEMR1_RETURN_IF_ERROR(coordinator::CheckNewJob(config, options.resume));
+  const fs::path state = coordinator::JobStateDir(config);
 
   // The previous run's job.yaml: its token and shard list (a resumed job keeps both).
   std::vector<std::string> previous_shards;

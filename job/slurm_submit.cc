@@ -1,9 +1,8 @@
 #include "job/slurm_submit.h"
 
-#include <algorithm>
-
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -22,6 +21,7 @@
 #include "common/config.h"
 #include "common/file_util.h"
 #include "common/status_macros.h"
+#include "coordinator/server.h"
 #include "job/slurm_layout.h"
 
 namespace memr1::job {
@@ -95,14 +95,7 @@ absl::StatusOr<SlurmScript> RenderSlurmScript(const SlurmSubmitOptions& options)
   std::error_code ec;
   const fs::path config_path = fs::absolute(options.config_path, ec);
   const fs::path output = fs::absolute(config.output_dir(), ec);
-  const fs::path state = config.coordinator().state_dir().empty()
-                             ? output / "coordinator"
-                             : fs::path(config.coordinator().state_dir());
-  if (!options.resume && fs::exists(state) && !fs::is_empty(state, ec)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "output_dir ", output.string(), " already holds a job (coordinator state in ",
-        state.string(), "): pass --resume to continue it, or choose another output_dir"));
-  }
+  MEMR1_RETURN_IF_ERROR(coordinator::CheckNewJob(config, options.resume));
 
   // The shape of the allocation.
   const int ranks = config.learner().num_ranks();

@@ -17,13 +17,11 @@
 #include <thread>
 #include <vector>
 
-#include "actor/dataset.h"
 #include "common/grpc_util.h"
 #include "coordinator/client.h"
 #include "memr1/v1/learner_service.grpc.pb.h"
-#include "actor/turns.h"
 #include "tests/actor/actor_testing.h"
-#include "tests/actor/tiny_model.h"
+#include "tests/job/tiny_job.h"
 #include "tests/testing/files.h"
 #include "tests/testing/process.h"
 
@@ -55,21 +53,8 @@ class LaunchTest : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new actor::testing::TempDir();
     world_ = dir_->Sub("world.json");
-    const auto synth = RunMemr1(absl::StrCat("data synth --seed 3 --conversations 3 --sessions 2 ",
-                                             "--turns 6 --questions 5 --output ", world_));
-    ASSERT_EQ(synth.exit_code, 0) << synth.output;
-    auto dataset = actor::LoadDataset(actor::DatasetKind::kSynthetic, world_);
-    ASSERT_TRUE(dataset.ok()) << dataset.status();
-    std::vector<std::string> corpus;
-    for (const actor::Conversation& conversation : dataset->conversations) {
-      for (const actor::TurnContext& turn : actor::FlattenTurns(conversation)) {
-        corpus.push_back(turn.text);
-      }
-      for (const actor::QaItem& qa : conversation.qa)
-        corpus.push_back(qa.question + " " + qa.answer);
-    }
     model_ = dir_->Sub("model");
-    const absl::Status written = actor::testing::WriteTinyModel(model_, corpus, /*seed=*/5);
+    const absl::Status written = testing::WriteTinyJobFiles(world_, model_);
     ASSERT_TRUE(written.ok()) << written;
   }
   static void TearDownTestSuite() {
@@ -81,26 +66,8 @@ class LaunchTest : public ::testing::Test {
   std::string WriteConfig(const std::string& name, const std::string& mode, int steps = kSteps,
                           int checkpoint_every = 1) {
     const std::string path = dir_->Sub(name + ".yaml");
-    std::ofstream(path) << "name: " << name << "\n"
-                        << "output_dir: " << dir_->Sub(name) << "\n"
-                        << "seed: 7\n"
-                        << "model:\n  path: " << model_ << "\n"
-                        << "memstore:\n  num_shards: 2\n"
-                        << "actor:\n  num_actors: 2\n  train_agent: memory_manager\n"
-                        << "  sampling:\n    max_prompt_tokens: 1536\n"
-                        << "    max_response_tokens: 12\n    group_size: 2\n"
-                        << "  questions_per_episode: 2\n"
-                        << "  memory_manager:\n    retrieve_k: 3\n    fact_extraction: identity\n"
-                        << "  answer_agent:\n    per_speaker_k: 4\n"
-                        << "learner:\n  num_ranks: 2\n  global_batch_size: 4\n"
-                        << "  micro_batch_size: 2\n  total_steps: " << steps << "\n"
-                        << "  checkpoint_every: " << checkpoint_every << "\n"
-                        << "  kl_coef: 0\n  actor_lr: 0.001\n"
-                        << "coordinator:\n  mode: " << mode << "\n  max_staleness: 1\n"
-                        << "  lease_seconds: 20\n  heartbeat_seconds: 1\n"
-                        << "data:\n  dataset: synthetic\n  path: " << world_ << "\n"
-                        << "  train_conversations: 1\n  validation_conversations: 1\n"
-                        << "  test_conversations: 1\n";
+    testing::WriteTinyJobConfig(
+        path, {name, dir_->Sub(name), model_, world_, mode, steps, checkpoint_every});
     return path;
   }
 
