@@ -299,12 +299,13 @@ TEST_F(LaunchTest, KilledActorIsRestartedAndItsUnitsAreReleased) {
 namespace memr1::job {
 namespace {
 
-// kill -9 of one learner rank after step 3 of 4 (checkpoints after steps 2 and 4): the launch
-// fails naming the learner; `memr1 launch --resume` rolls the coordinator back to the
-// checkpoint of step 2 (step 3's accepted units and version 3 are redone) and finishes the job
-// with exactly the parameters of an uninterrupted run of the same config and seed.
+// kill -9 of one learner rank once step 3 of 6 is trained (checkpoints after steps 2, 4 and 6):
+// the launch fails naming the learner; `memr1 launch --resume` rolls the coordinator back to the
+// latest checkpoint (step 2, or 4 when the machine was slow to react: the steps after it are
+// redone) and finishes the job with exactly the parameters of an uninterrupted run of the same
+// config and seed.
 TEST_F(LaunchTest, KilledLearnerRankStopsTheJobAndResumeEqualsUninterruptedRun) {
-  constexpr int kResumeSteps = 4;
+  constexpr int kResumeSteps = 6;
   const std::string reference_config = WriteConfig("resume-reference", "sync", kResumeSteps, 2);
   const auto reference = RunMemr1("launch --timeout 1200 --config " + reference_config);
   ASSERT_EQ(reference.exit_code, 0) << reference.output;
@@ -315,9 +316,10 @@ TEST_F(LaunchTest, KilledLearnerRankStopsTheJobAndResumeEqualsUninterruptedRun) 
   const std::string config = WriteConfig("resume", "sync", kResumeSteps, 2);
   const std::string out = dir_->Sub("resume");
   const std::string log = dir_->Sub("resume.out");
-  // Once rank 0 has trained step 3 (after the checkpoint of step 2, before that of step 4), the
-  // actors are frozen (SIGSTOP: step 4 cannot complete however slow this machine is) and one of
-  // mpirun's rank processes is killed. Every wait is bounded.
+  // Once rank 0 has trained step 3, the actors are frozen (SIGSTOP: no further step completes
+  // once they are) and one of mpirun's rank processes is killed. A loaded machine may react
+  // a step late, so the kill lands after the checkpoint of step 2 or of step 4, never after
+  // the last. Every wait is bounded.
   const std::string script = absl::StrCat(
       testing::Memr1Binary(), " launch --timeout 1200 --config ", config, " > ", log, " 2>&1 &\n",
       "launch=$!\n", "for i in $(seq 1 1200); do [ \"$(cat ", out,
@@ -335,29 +337,34 @@ TEST_F(LaunchTest, KilledLearnerRankStopsTheJobAndResumeEqualsUninterruptedRun) 
   EXPECT_EQ(killed.output.find("launch exit 0"), std::string::npos)
       << killed.output << killed_output;
   EXPECT_NE(killed_output.find("learner exited with code"), std::string::npos) << killed_output;
-  EXPECT_EQ(ReadTextFile(out + "/checkpoints/LATEST"), "step-00000002\n")
-      << "the kill came after the checkpoint of step 2 and before that of step 4";
+  const std::string latest = ReadTextFile(out + "/checkpoints/LATEST");
+  ASSERT_TRUE(latest == "step-00000002\n" || latest == "step-00000004\n")
+      << "the kill should come after the checkpoint of step 2 and before the last: " << latest;
+  const int checkpoint_step = latest == "step-00000002\n" ? 2 : 4;
 
   const auto killed_jsonl = ReadJsonLines(out + "/metrics/learner-rank-0.jsonl");
-  ASSERT_EQ(killed_jsonl.size(), 3u) << "rank 0 trained steps 1..3 before the kill";
+  ASSERT_GE(killed_jsonl.size(), 3u) << "rank 0 trained steps 1..3 before the kill";
+  ASSERT_LT(killed_jsonl.size(), static_cast<size_t>(kResumeSteps));
   const auto resumed = RunMemr1("launch --resume --timeout 1200 --config " + config);
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output << ReadTextFile(out + "/logs/learner.log")
                                   << WarningLines(ReadTextFile(out + "/logs/actor-0.log"))
                                   << WarningLines(ReadTextFile(out + "/logs/actor-1.log"));
-  EXPECT_NE(resumed.output.find("continuing from the checkpoint of step 2"), std::string::npos)
+  EXPECT_NE(resumed.output.find(
+                absl::StrCat("continuing from the checkpoint of step ", checkpoint_step)),
+            std::string::npos)
       << resumed.output;
   EXPECT_NE(resumed.output.find(absl::StrCat("done: ", kResumeSteps * kUnitsPerStep,
                                              " units, version ", kResumeSteps)),
             std::string::npos)
       << resumed.output;
-  // The rank files hold both runs' lines; the last is step 4 of the resumed run.
+  // The rank files hold both runs' lines; the last is the final step of the resumed run.
   const auto rank0 = ReadJsonLines(out + "/metrics/learner-rank-0.jsonl");
   const auto rank1 = ReadJsonLines(out + "/metrics/learner-rank-1.jsonl");
   ASSERT_FALSE(rank0.empty());
   ASSERT_FALSE(rank1.empty());
   EXPECT_EQ(rank0.back()["step"], kResumeSteps);
   EXPECT_EQ(rank0.back()["params_sha256"], rank1.back()["params_sha256"]);
-  // Step 3 of the first run (trained, never checkpointed) and of the resumed run agree too.
+  // Step 3 of the first run and of the uninterrupted one agree too.
   EXPECT_EQ(rank0[2]["step"], 3);
   EXPECT_EQ(rank0[2]["params_sha256"], expected[2]["params_sha256"]);
   EXPECT_EQ(rank0.back()["params_sha256"], expected.back()["params_sha256"])
