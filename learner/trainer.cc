@@ -430,15 +430,8 @@ absl::StatusOr<StepMetrics> Trainer::Step(const std::vector<v1::Trajectory>& glo
     return absl::OkStatus();
   }));
 
-  auto all_reduce = [&](std::vector<double> values) -> absl::StatusOr<std::vector<double>> {
-    at::Tensor t = at::tensor(values, at::kDouble).to(comm_->device());
-    if (comm_->device().is_cuda()) t = t.to(at::kFloat);
-    MEMR1_RETURN_IF_ERROR(comm_->AllReduceSum(t));
-    t = t.to(at::kCPU, at::kDouble);
-    return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
-  };
   const std::vector<double> prepared(local_sums, local_sums + 4);
-  MEMR1_ASSIGN_OR_RETURN(std::vector<double> sums, all_reduce(prepared));
+  MEMR1_ASSIGN_OR_RETURN(std::vector<double> sums, AllReduceSums(prepared));
   m.importance_weight_mean = sums[0] / std::max(global_tokens, 1.0);
   if (ppo) {
     // Whiten over the global batch.
@@ -461,7 +454,7 @@ absl::StatusOr<StepMetrics> Trainer::Step(const std::vector<v1::Trajectory>& glo
       adv_seen = true;
     }
     const std::vector<double> moments = {s, ss};
-    MEMR1_ASSIGN_OR_RETURN(std::vector<double> g, all_reduce(moments));
+    MEMR1_ASSIGN_OR_RETURN(std::vector<double> g, AllReduceSums(moments));
     m.advantage_mean = g[0] / std::max(global_tokens, 1.0);
     m.advantage_std = std::sqrt(std::max(0.0, g[1] / std::max(global_tokens, 1.0) -
                                                   m.advantage_mean * m.advantage_mean));
@@ -518,11 +511,7 @@ absl::StatusOr<StepMetrics> Trainer::Step(const std::vector<v1::Trajectory>& glo
       return absl::OkStatus();
     }));
     MEMR1_RETURN_IF_ERROR(
-        AllReduceGradients(policy_params_, *comm_, int64_t{l.bucket_mb()} << 20).status());
-    m.grad_norm = ClipGradNorm(policy_params_, l.max_grad_norm());
-    m.lr = policy_schedule_->LearningRate(policy_optimizer_->steps());
-    MEMR1_RETURN_IF_ERROR(policy_optimizer_->Step(m.lr));
-    ZeroGrads(policy_params_);
+        Update(policy_params_, *policy_optimizer_, *policy_schedule_, &m.grad_norm, &m.lr));
 
     if (ppo) {
       ZeroGrads(critic_params_);
@@ -539,15 +528,11 @@ absl::StatusOr<StepMetrics> Trainer::Step(const std::vector<v1::Trajectory>& glo
         }
         return absl::OkStatus();
       }));
-      MEMR1_RETURN_IF_ERROR(
-          AllReduceGradients(critic_params_, *comm_, int64_t{l.bucket_mb()} << 20).status());
-      m.critic_grad_norm = ClipGradNorm(critic_params_, l.max_grad_norm());
-      m.critic_lr = critic_schedule_->LearningRate(critic_optimizer_->steps());
-      MEMR1_RETURN_IF_ERROR(critic_optimizer_->Step(m.critic_lr));
-      ZeroGrads(critic_params_);
+      MEMR1_RETURN_IF_ERROR(Update(critic_params_, *critic_optimizer_, *critic_schedule_,
+                                   &m.critic_grad_norm, &m.critic_lr));
     }
   }
-  MEMR1_ASSIGN_OR_RETURN(std::vector<double> global, all_reduce(local));
+  MEMR1_ASSIGN_OR_RETURN(std::vector<double> global, AllReduceSums(local));
   const double tokens = std::max(global_tokens, 1.0);
   m.loss = global[0] / epochs;
   m.policy_loss = global[1] / epochs;
@@ -598,19 +583,11 @@ absl::StatusOr<StepMetrics> Trainer::SupervisedStep(
     return absl::OkStatus();
   }));
   MEMR1_RETURN_IF_ERROR(
-      AllReduceGradients(policy_params_, *comm_, int64_t{l.bucket_mb()} << 20).status());
-  m.grad_norm = ClipGradNorm(policy_params_, l.max_grad_norm());
-  m.lr = policy_schedule_->LearningRate(policy_optimizer_->steps());
-  MEMR1_RETURN_IF_ERROR(policy_optimizer_->Step(m.lr));
-  ZeroGrads(policy_params_);
-  at::Tensor sums = at::tensor(std::vector<double>{local[0], local[1]}, at::kDouble);
-  if (comm_->device().is_cuda()) sums = sums.to(at::kFloat);
-  sums = sums.to(comm_->device());
-  MEMR1_RETURN_IF_ERROR(comm_->AllReduceSum(sums));
-  sums = sums.to(at::kCPU, at::kDouble);
+      Update(policy_params_, *policy_optimizer_, *policy_schedule_, &m.grad_norm, &m.lr));
+  MEMR1_ASSIGN_OR_RETURN(const std::vector<double> sums, AllReduceSums({local[0], local[1]}));
   const double tokens = std::max(global_tokens, 1.0);
-  m.loss = sums[0].item<double>() / tokens;
-  m.token_accuracy = sums[1].item<double>() / tokens;
+  m.loss = sums[0] / tokens;
+  m.token_accuracy = sums[1] / tokens;
   ++steps_;
   m.step = steps_;
   m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -705,6 +682,26 @@ absl::StatusOr<std::string> Trainer::Restore(const CheckpointData& data) {
   MEMR1_RETURN_IF_ERROR(RestoreCpuRngState(rng->second));
   steps_ = data.step;
   return data.trainer_state_json;
+}
+
+absl::StatusOr<std::vector<double>> Trainer::AllReduceSums(std::vector<double> values) const {
+  at::Tensor t = at::tensor(values, at::kDouble).to(comm_->device());
+  if (comm_->device().is_cuda()) t = t.to(at::kFloat);
+  MEMR1_RETURN_IF_ERROR(comm_->AllReduceSum(t));
+  t = t.to(at::kCPU, at::kDouble);
+  return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
+}
+
+absl::Status Trainer::Update(std::vector<at::Tensor>& params, ShardedAdamW& optimizer,
+                             const LrSchedule& schedule, double* grad_norm, double* lr) {
+  const v1::LearnerConfig& l = config_.learner();
+  MEMR1_RETURN_IF_ERROR(
+      AllReduceGradients(params, *comm_, int64_t{l.bucket_mb()} << 20).status());
+  *grad_norm = ClipGradNorm(params, l.max_grad_norm());
+  *lr = schedule.LearningRate(optimizer.steps());
+  MEMR1_RETURN_IF_ERROR(optimizer.Step(*lr));
+  ZeroGrads(params);
+  return absl::OkStatus();
 }
 
 }  // namespace memr1::learner

@@ -129,6 +129,12 @@ class Trainer {
   // The SFT update of Step (after validation); `global_tokens` counts the trained tokens.
   absl::StatusOr<StepMetrics> SupervisedStep(const std::vector<v1::Trajectory>& global_batch,
                                              double global_tokens);
+  // Sums `values` over the ranks.
+  absl::StatusOr<std::vector<double>> AllReduceSums(std::vector<double> values) const;
+  // The end of every update: gradients all-reduced, clipped (`grad_norm` before clipping),
+  // the optimizer stepped at the schedule's rate (`lr`), gradients zeroed.
+  absl::Status Update(std::vector<at::Tensor>& params, ShardedAdamW& optimizer,
+                      const LrSchedule& schedule, double* grad_norm, double* lr);
 
   v1::JobConfig config_;
   TrainerModels models_;

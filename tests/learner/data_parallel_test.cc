@@ -1,7 +1,6 @@
 // Run under `mpirun -np 2`: data-parallel training equals single-process training over the
 // whole batch, ZeRO-1 equals plain data parallel, and all ranks end with identical parameters.
 
-#include <mpi.h>
 
 #include <torch/torch.h>
 
@@ -211,18 +210,3 @@ TEST(DataParallelTrainerTest, TwoRanksEqualOneRankAndZeroOneEqualsPlain) {
 
 }  // namespace
 }  // namespace memr1::learner
-
-int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  if (!memr1::learner::EnsureMpiInitialized().ok()) return 1;
-  int rank = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  // Only rank 0 prints, but every rank's failures count.
-  if (rank != 0) {
-    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
-    delete listeners.Release(listeners.default_result_printer());
-  }
-  int failed = RUN_ALL_TESTS();
-  MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  return failed;
-}

@@ -7,7 +7,7 @@ if(TARGET memr1_llm)
     DEPS memr1::learner memr1::llm torch nlohmann_json::nlohmann_json
     LABELS unit)
 
-  add_executable(learner_sft_data_parallel_test sft_data_parallel_test.cc)
+  add_executable(learner_sft_data_parallel_test sft_data_parallel_test.cc mpi_test_main.cc)
   target_compile_options(learner_sft_data_parallel_test PRIVATE ${MEMR1_WARNINGS})
   target_include_directories(learner_sft_data_parallel_test PRIVATE "${PROJECT_SOURCE_DIR}")
   target_link_libraries(learner_sft_data_parallel_test PRIVATE

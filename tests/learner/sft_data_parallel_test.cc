@@ -3,7 +3,6 @@
 // every rank ends with the same parameters. The demonstrations have different lengths and loss
 // masks, so the ranks hold different token counts: only a global token mean makes them agree.
 
-#include <mpi.h>
 
 #include "gtest/gtest.h"
 #include "learner/mpi_communicator.h"
@@ -73,18 +72,3 @@ TEST(SftDataParallelTest, TwoRanksEqualOneRankAndZeroOneEqualsPlain) {
 
 }  // namespace
 }  // namespace memr1::learner
-
-int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  if (!memr1::learner::EnsureMpiInitialized().ok()) return 1;
-  int rank = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  // Only rank 0 prints, but every rank's failures count.
-  if (rank != 0) {
-    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
-    delete listeners.Release(listeners.default_result_printer());
-  }
-  int failed = RUN_ALL_TESTS();
-  MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  return failed;
-}
