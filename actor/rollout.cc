@@ -14,6 +14,7 @@
 #include "actor/policy_factory.h"
 #include "actor/prompts.h"
 #include "actor/rewards.h"
+#include "actor/trajectory_builder.h"
 #include "common/progress.h"
 #include "common/status_macros.h"
 #include "eval/judge_client.h"
@@ -22,6 +23,56 @@ namespace memr1::actor {
 namespace {
 
 namespace fs = std::filesystem;
+
+// Forwards to `inner` and keeps every completion it returns (RolloutOptions::bank_demos).
+class RecordingPolicy : public TextPolicy {
+ public:
+  explicit RecordingPolicy(TextPolicy* inner) : inner_(inner) {}
+
+  absl::StatusOr<std::vector<Completion>> Complete(
+      absl::Span<const PolicyRequest> requests) override {
+    absl::StatusOr<std::vector<Completion>> completions = inner_->Complete(requests);
+    if (completions.ok()) {
+      recorded_.insert(recorded_.end(), completions->begin(), completions->end());
+    }
+    return completions;
+  }
+  absl::StatusOr<int64_t> CountPromptTokens(
+      absl::Span<const llm::ChatMessage> messages) const override {
+    return inner_->CountPromptTokens(messages);
+  }
+  int64_t max_prompt_tokens() const override { return inner_->max_prompt_tokens(); }
+  bool has_tokens() const override { return inner_->has_tokens(); }
+  int64_t version() const override { return inner_->version(); }
+  std::string Describe() const override { return inner_->Describe(); }
+
+  std::vector<Completion>& recorded() { return recorded_; }
+
+ private:
+  TextPolicy* inner_;
+  std::vector<Completion> recorded_;
+};
+
+// The bank builder's manager calls as demonstration trajectories (reward 0: a bank-building
+// decision has no outcome of its own; supervised training does not read it).
+absl::Status AddBankDemos(std::vector<Completion>& recorded, RolloutSummary* summary) {
+  for (size_t i = 0; i < recorded.size(); ++i) {
+    TrajectoryInfo info;
+    info.agent = v1::AGENT_KIND_MEMORY_MANAGER;
+    info.group_id = absl::StrCat("bank-", i);
+    info.episode.set_actor_id("rollout");
+    info.episode.set_turn_index(-1);
+    (*info.episode.mutable_annotations())["source"] = "bank building";
+    absl::StatusOr<v1::Trajectory> trajectory = MakeTrajectory(recorded[i], info);
+    if (!trajectory.ok()) {
+      return Annotate(trajectory.status(), absl::StrCat("bank-building call ", i));
+    }
+    summary->trajectories.push_back(*std::move(trajectory));
+  }
+  summary->bank_demos = static_cast<int64_t>(recorded.size());
+  recorded.clear();
+  return absl::OkStatus();
+}
 
 }  // namespace
 
@@ -71,9 +122,21 @@ absl::StatusOr<RolloutSummary> RunRollouts(const v1::JobConfig& job,
   build.sampling = episode_options.frozen_sampling;
   build.ttl_seconds = job.memstore().bank_ttl_seconds();
   build.tag = "train";
+  if (options.bank_demos && !train_manager) {
+    return absl::InvalidArgumentError(
+        "bank-building demonstrations are the Memory Manager's: set actor.train_agent to "
+        "memory_manager");
+  }
+  RecordingPolicy recording(policies.manager());
+  TextPolicy* bank_manager = options.bank_demos ? &recording : policies.manager();
+  if (options.bank_demos && !bank_manager->has_tokens()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("bank-building demonstrations need token ids, and the manager policy (",
+                     bank_manager->Describe(), ") has none"));
+  }
   MEMR1_ASSIGN_OR_RETURN(std::unique_ptr<BankBuilder> builder,
                          BankBuilder::Create(memstore.router.get(), policies.extraction(),
-                                             policies.manager(), &templates, build));
+                                             bank_manager, &templates, build));
   std::unique_ptr<ProgressMeter> bank_meter;
   MEMR1_ASSIGN_OR_RETURN(const std::vector<BuiltBank> banks,
                          builder->Build(conversations, [&](int64_t done, int64_t total) {
@@ -83,6 +146,16 @@ absl::StatusOr<RolloutSummary> RunRollouts(const v1::JobConfig& job,
                            }
                            bank_meter->Update(done);
                          }));
+
+  if (options.bank_demos) {
+    if (recording.recorded().empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "bank-building demonstrations were asked for, but the banks were cached in ",
+          (fs::path(job.output_dir()) / "rollout" / "memstore").string(),
+          " and no manager call was made; use a fresh output_dir"));
+    }
+    MEMR1_RETURN_IF_ERROR(AddBankDemos(recording.recorded(), &summary));
+  }
 
   // 2. Candidates, in a seeded order.
   const std::vector<EpisodeCandidate> candidates = EpisodeCandidates(conversations, train_manager);
@@ -145,8 +218,10 @@ absl::StatusOr<RolloutSummary> RunRollouts(const v1::JobConfig& job,
     }
     meter.Update(e + 1);
   }
-  if (!summary.trajectories.empty()) {
-    summary.mean_reward = reward_sum / static_cast<double>(summary.trajectories.size());
+  const int64_t episode_trajectories =
+      static_cast<int64_t>(summary.trajectories.size()) - summary.bank_demos;
+  if (episode_trajectories > 0) {
+    summary.mean_reward = reward_sum / static_cast<double>(episode_trajectories);
   }
   return summary;
 }

@@ -36,6 +36,12 @@ struct RolloutOptions {
   int64_t episodes = 1;
   // Names the producer in every trajectory's metadata.
   std::string actor_id = "rollout";
+  // Also record every Memory Manager call of step 1 (bank building: every turn of every train
+  // conversation, with the bank as the frozen manager left it) as a trajectory, before the
+  // episodes' (MEMORY_MANAGER only; needs a policy with token ids and banks not cached yet).
+  // With a teacher these are demonstrations of every decision, including the turns where there
+  // is nothing to do, which episodes (turns that are some question's last evidence) never show.
+  bool bank_demos = false;
   // Progress lines (null: none).
   std::ostream* progress = nullptr;
 };
@@ -43,6 +49,7 @@ struct RolloutOptions {
 struct RolloutSummary {
   std::string agent;     // "memory_manager" or "answer_agent"
   int64_t episodes = 0;  // episodes run
+  int64_t bank_demos = 0;  // trajectories of bank-building calls (RolloutOptions::bank_demos)
   std::vector<v1::Trajectory> trajectories;
   double mean_reward = 0;
   // Groups whose members all got the same reward (no learning signal for GRPO).

@@ -178,5 +178,57 @@ TEST_F(TeacherEvalTest, RolloutWritesDemonstrationsInTheTokenizersIds) {
   }
 }
 
+// bank_demos: every bank-building manager call (one per turn of each train conversation) comes
+// first as a demonstration, including the turns that change nothing; a second rollout into the
+// same output_dir finds the banks cached and refuses instead of writing no demonstrations.
+TEST_F(TeacherEvalTest, BankDemosRecordEveryTurnsDecision) {
+  v1::JobConfig job = Job("rollout-bank-demos", v1::EvalConfig::MEMORY_R1,
+                          v1::MemoryManagerConfig::IDENTITY);
+  job.mutable_tokenizer()->set_path(tokenizer_);
+  job.mutable_actor()->set_train_agent(v1::ActorConfig::MEMORY_MANAGER);
+  job.mutable_actor()->mutable_sampling()->set_group_size(1);
+  absl::StatusOr<Dataset> dataset = LoadDataset(job.data());
+  ASSERT_TRUE(dataset.ok()) << dataset.status();
+  absl::StatusOr<DatasetSplits> splits = SplitDataset(*dataset, SplitSpecFrom(job.data()));
+  ASSERT_TRUE(splits.ok()) << splits.status();
+  size_t turns = 0;
+  for (const Conversation* conversation : splits->train) turns += FlattenTurns(*conversation).size();
+  ASSERT_GT(turns, 0u);
+
+  RolloutOptions options;
+  options.episodes = 3;
+  options.bank_demos = true;
+  absl::StatusOr<RolloutSummary> summary = RunRollouts(job, options);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->bank_demos, static_cast<int64_t>(turns));
+  ASSERT_EQ(summary->trajectories.size(), turns + 3);
+  EXPECT_EQ(summary->mean_reward, 1.0) << "the episodes' mean, not diluted by the bank demos";
+  absl::StatusOr<std::unique_ptr<llm::Tokenizer>> tokenizer = llm::Tokenizer::Load(tokenizer_);
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+  int empty_decisions = 0;
+  for (size_t i = 0; i < turns; ++i) {
+    const v1::Trajectory& trajectory = summary->trajectories[i];
+    EXPECT_EQ(trajectory.agent(), v1::AGENT_KIND_MEMORY_MANAGER);
+    EXPECT_EQ(trajectory.episode().annotations().at("source"), "bank building");
+    const std::vector<int32_t> response(trajectory.response_ids().begin(),
+                                        trajectory.response_ids().end() - 1);
+    absl::StatusOr<std::string> text = (*tokenizer)->Decode(response, false);
+    ASSERT_TRUE(text.ok());
+    EXPECT_EQ(text->rfind("{\"memory\":[", 0), 0u) << *text;
+    if (*text == "{\"memory\":[]}") ++empty_decisions;
+  }
+  EXPECT_GT(empty_decisions, 0) << "small-talk turns are demonstrated too";
+
+  absl::StatusOr<RolloutSummary> again = RunRollouts(job, options);
+  ASSERT_FALSE(again.ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(again.status())) << again.status();
+  EXPECT_NE(again.status().message().find("cached"), std::string::npos) << again.status();
+
+  job.mutable_actor()->set_train_agent(v1::ActorConfig::ANSWER_AGENT);
+  job.set_output_dir(job.output_dir() + "-answer");
+  absl::StatusOr<RolloutSummary> answer = RunRollouts(job, options);
+  EXPECT_TRUE(absl::IsInvalidArgument(answer.status())) << answer.status();
+}
+
 }  // namespace
 }  // namespace memr1::actor
