@@ -303,10 +303,19 @@ absl::Status ActorRole::EnsureVersion(int64_t wanted) {
 absl::StatusOr<std::string> ActorRole::BankOf(const actor::Conversation& conversation) {
   auto it = banks_.find(conversation.id);
   if (it != banks_.end()) return it->second;
-  const actor::Conversation* list[] = {&conversation};
+  // Every train conversation's bank at once, on the first unit: the builder runs them in
+  // lockstep, one batched manager call per turn for all of them, instead of one conversation
+  // at a time (work units come from every conversation anyway).
+  std::vector<const actor::Conversation*> list;
+  for (const auto& [id, train] : conversations_) {
+    if (banks_.count(id) == 0) list.push_back(train);
+  }
+  const absl::Time start = absl::Now();
   MEMR1_ASSIGN_OR_RETURN(const std::vector<actor::BuiltBank> built, builder_->Build(list));
-  banks_[conversation.id] = built.front().bank;
-  return built.front().bank;
+  for (size_t i = 0; i < list.size(); ++i) banks_[list[i]->id] = built[i].bank;
+  MEMR1_LOG(INFO) << options_.id << ": banks of " << list.size() << " train conversations ready in "
+                  << absl::FormatDuration(absl::Now() - start);
+  return banks_.at(conversation.id);
 }
 
 absl::StatusOr<actor::EpisodeResult> ActorRole::RunEpisode(const v1::WorkUnit& unit) {
