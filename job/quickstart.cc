@@ -26,6 +26,7 @@
 #include "absl/time/time.h"
 #include "actor/dataset.h"
 #include "actor/prompts.h"
+#include "actor/teacher_grammar.h"
 #include "actor/turns.h"
 #include "common/child_process.h"
 #include "common/config.h"
@@ -288,6 +289,31 @@ absl::Status Quickstart::Data() {
                       turn.text);
     }
     flush();
+    // What the agents will write about it: the teacher's facts and memory texts (third person,
+    // dated events: "Maya moved from Porto to Lisbon on 8 May 2023."), and the questions with
+    // their answers. In the tokenizer corpus (so they get merges: a date is a few tokens, not a
+    // dozen) and as one more LM document per conversation.
+    std::string written;
+    std::map<std::pair<std::string, int>, actor::teacher::SlotHistory> histories;
+    for (const actor::TurnContext& turn : actor::FlattenTurns(dataset.conversations[c])) {
+      for (actor::teacher::Statement statement : actor::teacher::ParseStatements(turn.text, turn.speaker)) {
+        if (statement.kind != actor::teacher::Statement::Kind::kState && statement.date.empty()) {
+          statement.date = actor::teacher::DayOf(turn.session_time);
+        }
+        actor::teacher::SlotHistory& history =
+            histories[{statement.person, static_cast<int>(statement.slot)}];
+        history.person = statement.person;
+        history.slot = statement.slot;
+        absl::StrAppend(&written, actor::teacher::RenderFact(statement), "\n");
+        history.Apply(statement);
+        absl::StrAppend(&written, actor::teacher::RenderMemory(history), "\n");
+      }
+    }
+    for (const actor::QaItem& qa : dataset.conversations[c].qa) {
+      absl::StrAppend(&written, qa.question, " ", qa.answer, "\n");
+    }
+    absl::StrAppend(&corpus, written);
+    text += json({{"text", written}}).dump() + "\n";
   }
   // The prompts' fixed text is most of every prompt: with it in the corpus the tokenizer gives
   // it merges, and prompts take far fewer tokens (about 40% fewer at 1,024 ids). Repeated so
@@ -421,13 +447,33 @@ absl::Status Quickstart::Pretrain() {
   return cached ? absl::OkStatus() : Finish(step);
 }
 
+// The actor settings the teacher's demonstrations depend on: the RL-only ones (reward, sampling
+// temperature and group, actors, trained agent, the agents' policies) are cleared, so changing them redoes the RL
+// stages but keeps the warm start.
+v1::ActorConfig DemonstrationFields(v1::ActorConfig actor) {
+  actor.clear_num_actors();
+  actor.clear_train_agent();
+  actor.clear_eval_temperature();
+  actor.clear_reward();
+  actor.clear_format_reward();
+  v1::SamplingConfig* sampling = actor.mutable_sampling();
+  sampling->clear_temperature();
+  sampling->clear_top_p();
+  sampling->clear_top_k();
+  sampling->clear_group_size();
+  // The teacher answers for both agents; their policies are the RL stages'.
+  actor.mutable_memory_manager()->clear_policy();
+  actor.mutable_answer_agent()->clear_policy();
+  return actor;
+}
+
 absl::Status Quickstart::WarmStart() {
   const std::string knobs = absl::StrCat(options_.demo_episodes, ",", options_.sft_epochs, ",",
                                          absl::StrFormat("%.17g", options_.sft_lr));
   Step step{4, "warm start (teacher demonstrations + SFT)", root_ / "warmstart",
             Fingerprint("warmstart").Add("pretrain", pretrain_fp_).Add("options", knobs)
                 .Add("seed", std::to_string(config_.seed()))
-                .Add("actor", config_.actor())
+                .Add("actor", DemonstrationFields(config_.actor()))
                 .Add("data", config_.data())
                 .Hex()};
   warm_fp_ = step.fingerprint;
@@ -445,13 +491,20 @@ absl::Status Quickstart::WarmStart() {
       sets.push_back("actor.train_agent=" + agent);
       sets.push_back("output_dir=" + (step.dir / ("rollout-" + agent)).string());
       const fs::path file = step.dir / ("demos-" + agent + ".jsonl");
+      // The manager is shown every decision of bank building (every turn of the train split:
+      // the ones that change nothing too), plus a tenth as many episodes as the answer agent
+      // (turns that are a question's last evidence: repeats of bank-building decisions, so
+      // those weigh a little more; their mean reward checks the teacher).
+      const bool manager = agent == "memory_manager";
+      const int episodes = manager ? std::max(4, options_.demo_episodes / 10)
+                                   : options_.demo_episodes;
       std::vector<std::string> args = {"rollout"};
       for (const std::string& arg : ConfigArgs(sets)) args.push_back(arg);
-      for (const std::string& arg : {std::string("--episodes"),
-                                     std::to_string(options_.demo_episodes),
+      for (const std::string& arg : {std::string("--episodes"), std::to_string(episodes),
                                      std::string("--output"), file.string()}) {
         args.push_back(arg);
       }
+      if (manager) args.push_back("--bank-demos");
       MEMR1_RETURN_IF_ERROR(RunChild(step, "teacher-" + agent, args));
       MEMR1_ASSIGN_OR_RETURN(std::string lines, ReadFileToString(file.string()));
       demos += lines;
@@ -462,8 +515,8 @@ absl::Status Quickstart::WarmStart() {
     for (const std::string& arg : ConfigArgs(
              {"output_dir=" + train_dir.string(), "model.path=" + pretrain_policy_.string(),
               "tokenizer.path=" + tokenizer_dir_.string(), "learner.algorithm=sft",
-              "learner.num_ranks=1", "learner.global_batch_size=8",
-              "learner.micro_batch_size=2",
+              "learner.num_ranks=1", "learner.global_batch_size=16",
+              "learner.micro_batch_size=8",
               absl::StrFormat("learner.actor_lr=%.17g", options_.sft_lr),
               "learner.lr_schedule=cosine",
               absl::StrCat("learner.warmup_steps=", std::min(5, options_.sft_epochs)),

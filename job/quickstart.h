@@ -48,7 +48,7 @@ struct QuickstartOptions {
   std::string memr1_binary;
 
   // The tiny model built from scratch (stages 2-3).
-  int vocab_size = 600;
+  int vocab_size = 1024;
   int hidden_size = 128;
   int intermediate_size = 384;
   int num_layers = 4;
@@ -58,7 +58,7 @@ struct QuickstartOptions {
   int pretrain_seq_len = 256;
   double pretrain_lr = 3e-3;
   // Warm start (stage 4): teacher episodes per agent, SFT epochs and learning rate.
-  int demo_episodes = 64;
+  int demo_episodes = 640;
   int sft_epochs = 4;
   double sft_lr = 1e-3;
 

@@ -29,7 +29,8 @@ using ::memr1::testing::ReadTextFile;
 using ::memr1::testing::RunMemr1;
 
 // Tiny sizes on top of the shipped config: what CI can afford, same stages.
-std::string QuickstartArgs(const std::string& output_dir, int vocab_size = 400) {
+std::string QuickstartArgs(const std::string& output_dir, int vocab_size = 400,
+                           const std::string& seeds = "1,2") {
   std::string args = "quickstart --config " MEMR1_SOURCE_DIR "/configs/quickstart.yaml";
   for (const char* set :
        {"data.synthetic.conversations=4", "data.synthetic.sessions_per_conversation=2",
@@ -41,7 +42,7 @@ std::string QuickstartArgs(const std::string& output_dir, int vocab_size = 400) 
     args += std::string(" --set ") + set;
   }
   args += " --set output_dir=" + output_dir;
-  args += " --seeds 1,2 --vocab-size " + std::to_string(vocab_size) +
+  args += " --seeds " + seeds + " --vocab-size " + std::to_string(vocab_size) +
           " --hidden-size 32 --intermediate-size 64 --layers 2";
   args += " --pretrain-epochs 1 --demo-episodes 4 --sft-epochs 1";
   return args;
@@ -148,6 +149,16 @@ TEST(QuickstartTest, ShortenedRunMakesEveryArtefactAndASecondRunSkipsFinishedSta
   EXPECT_EQ(second.output.find("[rl-"), std::string::npos) << "an RL stage ran again";
   // The redone evaluation is deterministic: the same report.
   EXPECT_EQ(ReadTextFile(out + "/report.md"), report);
+
+  // An RL-only setting (the reward) redoes the RL stages and what follows them, not the warm
+  // start: the teacher's demonstrations do not depend on it.
+  const auto third = RunMemr1(QuickstartArgs(out, 400, "1") + " --set actor.reward=exact_match");
+  ASSERT_EQ(third.exit_code, 0) << third.output;
+  EXPECT_NE(third.output.find("stage 4/7: warm start (teacher demonstrations + SFT): cached"),
+            std::string::npos)
+      << third.output;
+  EXPECT_NE(third.output.find("stage 5/7: RL memory manager, seed 1 -> "), std::string::npos)
+      << third.output;
 }
 
 TEST(QuickstartTest, FailingStageIsNamedWithTheTailOfItsLog) {
