@@ -64,8 +64,10 @@ void RegisterQuickstartCommand(CLI::App& app, CommandRunner& runner) {
       ->capture_default_str();
   command->add_option("--pretrain-lr", o.pretrain_lr, "LM pretraining learning rate")
       ->capture_default_str();
-  command->add_option("--demo-episodes", o.demo_episodes, "Teacher episodes of the answer agent (the manager: every bank-building turn, "
-                      "plus a tenth as many episodes)")
+  command
+      ->add_option("--demo-episodes", o.demo_episodes,
+                   "Teacher episodes of the answer agent (the manager: every bank-building turn, "
+                   "plus a tenth as many episodes)")
       ->capture_default_str();
   command->add_option("--sft-epochs", o.sft_epochs, "Warm-start SFT epochs")
       ->capture_default_str();

@@ -241,6 +241,34 @@ absl::Status Quickstart::RunChild(const Step& step, const std::string& name,
   return absl::OkStatus();
 }
 
+// What the agents will write about `conversation` (its `turns`): the teacher's facts and memory
+// texts (third person, dated events: "Maya moved from Porto to Lisbon on 8 May 2023."), and the
+// questions with their answers, one per line. In the tokenizer corpus (so they get merges: a date
+// is a few tokens, not a dozen) and as one more LM document per conversation.
+std::string WrittenAbout(const actor::Conversation& conversation,
+                         const std::vector<actor::TurnContext>& turns) {
+  namespace teacher = actor::teacher;
+  std::string written;
+  std::map<std::pair<std::string, teacher::Slot>, teacher::SlotHistory> histories;
+  for (const actor::TurnContext& turn : turns) {
+    for (teacher::Statement statement : teacher::ParseStatements(turn.text, turn.speaker)) {
+      if (statement.kind != teacher::Statement::Kind::kState && statement.date.empty()) {
+        statement.date = teacher::DayOf(turn.session_time);
+      }
+      teacher::SlotHistory& history = histories[{statement.person, statement.slot}];
+      history.person = statement.person;
+      history.slot = statement.slot;
+      absl::StrAppend(&written, teacher::RenderFact(statement), "\n");
+      history.Apply(statement);
+      absl::StrAppend(&written, teacher::RenderMemory(history), "\n");
+    }
+  }
+  for (const actor::QaItem& qa : conversation.qa) {
+    absl::StrAppend(&written, qa.question, " ", qa.answer, "\n");
+  }
+  return written;
+}
+
 absl::Status Quickstart::Data() {
   const v1::SyntheticWorldConfig& world = config_.data().synthetic();
   Step step{1, "data", root_ / "data",
@@ -279,7 +307,8 @@ absl::Status Quickstart::Data() {
       if (!session_text.empty()) text += json({{"text", session_text}}).dump() + "\n";
       session_text.clear();
     };
-    for (const actor::TurnContext& turn : actor::FlattenTurns(dataset.conversations[c])) {
+    const std::vector<actor::TurnContext> turns = actor::FlattenTurns(dataset.conversations[c]);
+    for (const actor::TurnContext& turn : turns) {
       if (turn.session != session) {
         flush();
         session = turn.session;
@@ -289,29 +318,7 @@ absl::Status Quickstart::Data() {
                       turn.text);
     }
     flush();
-    // What the agents will write about it: the teacher's facts and memory texts (third person,
-    // dated events: "Maya moved from Porto to Lisbon on 8 May 2023."), and the questions with
-    // their answers. In the tokenizer corpus (so they get merges: a date is a few tokens, not a
-    // dozen) and as one more LM document per conversation.
-    std::string written;
-    std::map<std::pair<std::string, int>, actor::teacher::SlotHistory> histories;
-    for (const actor::TurnContext& turn : actor::FlattenTurns(dataset.conversations[c])) {
-      for (actor::teacher::Statement statement : actor::teacher::ParseStatements(turn.text, turn.speaker)) {
-        if (statement.kind != actor::teacher::Statement::Kind::kState && statement.date.empty()) {
-          statement.date = actor::teacher::DayOf(turn.session_time);
-        }
-        actor::teacher::SlotHistory& history =
-            histories[{statement.person, static_cast<int>(statement.slot)}];
-        history.person = statement.person;
-        history.slot = statement.slot;
-        absl::StrAppend(&written, actor::teacher::RenderFact(statement), "\n");
-        history.Apply(statement);
-        absl::StrAppend(&written, actor::teacher::RenderMemory(history), "\n");
-      }
-    }
-    for (const actor::QaItem& qa : dataset.conversations[c].qa) {
-      absl::StrAppend(&written, qa.question, " ", qa.answer, "\n");
-    }
+    const std::string written = WrittenAbout(dataset.conversations[c], turns);
     absl::StrAppend(&corpus, written);
     text += json({{"text", written}}).dump() + "\n";
   }
@@ -448,8 +455,8 @@ absl::Status Quickstart::Pretrain() {
 }
 
 // The actor settings the teacher's demonstrations depend on: the RL-only ones (reward, sampling
-// temperature and group, actors, trained agent, the agents' policies) are cleared, so changing them redoes the RL
-// stages but keeps the warm start.
+// temperature and group, actors, trained agent, the agents' policies) are cleared, so changing
+// them redoes the RL stages but keeps the warm start.
 v1::ActorConfig DemonstrationFields(v1::ActorConfig actor) {
   actor.clear_num_actors();
   actor.clear_train_agent();

@@ -4,13 +4,15 @@
 //
 // It runs seven stages, each as child `memr1` processes whose output is shown prefixed with the
 // child's name and kept in <output_dir>/<stage>/logs/:
-//   1. data         `memr1 data synth` (data.synthetic.*), then the train split's dialogue as a
-//                   tokenizer corpus and as LM pretraining text
+//   1. data         `memr1 data synth` (data.synthetic.*), then the train split's dialogue and
+//                   the teacher's facts and memory texts about it (with its questions and
+//                   answers) as a tokenizer corpus and as LM pretraining text
 //   2. tokenizer    `memr1 tokenizer train` on that corpus
 //   3. pretrain     `memr1 model init` (a tiny Qwen2 of the tokenizer's vocabulary) and LM
 //                   pretraining (`memr1 learner offline --text`, SFT)
 //   4. warm start   teacher demonstrations of both agents (`memr1 rollout`, policy backend
-//                   TEACHER) and SFT on them: the Memory-SFT baseline. Shared by every seed.
+//                   TEACHER; the manager at every turn, `--bank-demos`) and SFT on them: the
+//                   Memory-SFT baseline. Shared by every seed.
 //   5. RL memory manager, per seed: `memr1 launch` (the distributed job) with
 //                   actor.train_agent memory_manager, the answer agent frozen at the warm start
 //   6. RL answer agent, per seed: `memr1 launch` with the manager fixed at stage 5's policy
@@ -57,7 +59,9 @@ struct QuickstartOptions {
   int pretrain_epochs = 20;
   int pretrain_seq_len = 256;
   double pretrain_lr = 3e-3;
-  // Warm start (stage 4): teacher episodes per agent, SFT epochs and learning rate.
+  // Warm start (stage 4): the answer agent's teacher episodes (the manager gets every
+  // bank-building turn of the train split plus a tenth as many episodes), SFT epochs and
+  // learning rate.
   int demo_episodes = 640;
   int sft_epochs = 4;
   double sft_lr = 1e-3;

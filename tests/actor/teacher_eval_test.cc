@@ -192,7 +192,9 @@ TEST_F(TeacherEvalTest, BankDemosRecordEveryTurnsDecision) {
   absl::StatusOr<DatasetSplits> splits = SplitDataset(*dataset, SplitSpecFrom(job.data()));
   ASSERT_TRUE(splits.ok()) << splits.status();
   size_t turns = 0;
-  for (const Conversation* conversation : splits->train) turns += FlattenTurns(*conversation).size();
+  for (const Conversation* conversation : splits->train) {
+    turns += FlattenTurns(*conversation).size();
+  }
   ASSERT_GT(turns, 0u);
 
   RolloutOptions options;
