@@ -117,6 +117,14 @@ void Font(cairo_t* cr, double size, bool bold = false) {
 
 // Draws `text` with its baseline at y, starting at x (align 0), centred on x (0.5) or ending
 // at x (1).
+// A straight line from (x0, y0) to (x1, y1) in gray level `gray` (0 black, 1 white).
+void Segment(cairo_t* cr, double gray, double x0, double y0, double x1, double y1) {
+  cairo_set_source_rgb(cr, gray, gray, gray);
+  cairo_move_to(cr, x0, y0);
+  cairo_line_to(cr, x1, y1);
+  cairo_stroke(cr);
+}
+
 void Text(cairo_t* cr, const std::string& text, double x, double y, double align) {
   cairo_move_to(cr, x - align * TextWidth(cr, text), y);
   cairo_show_text(cr, text.c_str());
@@ -332,26 +340,14 @@ absl::Status DrawChartPng(const Chart& chart, const std::string& path) {
   Font(cr, 11);
   for (double tick : x_axis.Ticks()) {
     const double x = std::round(px(tick)) + 0.5;
-    cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
-    cairo_move_to(cr, x, top);
-    cairo_line_to(cr, x, bottom);
-    cairo_stroke(cr);
-    cairo_set_source_rgb(cr, 0, 0, 0);
-    cairo_move_to(cr, x, bottom);
-    cairo_line_to(cr, x, bottom + 5);
-    cairo_stroke(cr);
+    Segment(cr, 0.9, x, top, x, bottom);  // grid
+    Segment(cr, 0, x, bottom, x, bottom + 5);  // tick
     Text(cr, x_axis.Label(tick), x, bottom + 18, 0.5);
   }
   for (double tick : y_axis.Ticks()) {
     const double y = std::round(py(tick)) + 0.5;
-    cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
-    cairo_move_to(cr, left, y);
-    cairo_line_to(cr, right, y);
-    cairo_stroke(cr);
-    cairo_set_source_rgb(cr, 0, 0, 0);
-    cairo_move_to(cr, left - 5, y);
-    cairo_line_to(cr, left, y);
-    cairo_stroke(cr);
+    Segment(cr, 0.9, left, y, right, y);  // grid
+    Segment(cr, 0, left - 5, y, left, y);  // tick
     Text(cr, y_axis.Label(tick), left - 8, y + 4, 1);
   }
   cairo_set_source_rgb(cr, 0, 0, 0);
