@@ -137,6 +137,11 @@ std::optional<v1::HeartbeatResponse> Heartbeater::latest() const {
   return latest_;
 }
 
+void Heartbeater::SendNow() {
+  absl::MutexLock lock(&mu_);
+  send_now_ = true;
+}
+
 absl::Status Heartbeater::last_error() const {
   absl::MutexLock lock(&mu_);
   return last_error_;
@@ -149,6 +154,7 @@ void Heartbeater::Loop() {
       absl::MutexLock lock(&mu_);
       if (closing_) return;
       request = report_;
+      send_now_ = false;
     }
     absl::StatusOr<v1::HeartbeatResponse> response = client_->Heartbeat(request);
     {
@@ -164,8 +170,9 @@ void Heartbeater::Loop() {
           lease_lost_.store(true);
         }
       }
-      // Wait out the interval, waking early for Close().
-      mu_.AwaitWithTimeout(absl::Condition(&closing_), interval_);
+      // Wait out the interval, waking early for Close() and SendNow().
+      const auto wake = [this]() { return closing_ || send_now_; };
+      mu_.AwaitWithTimeout(absl::Condition(&wake), interval_);
       if (closing_) return;
     }
   }

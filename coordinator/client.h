@@ -80,6 +80,9 @@ class Heartbeater {
   void Report(int64_t policy_version, const std::string& policy_hash,
               const std::map<std::string, double>& gauges);
   std::optional<v1::HeartbeatResponse> latest() const;
+  // Sends the next heartbeat now instead of at the end of the interval (for a caller waiting on
+  // what the coordinator tells, e.g. the learners' addresses at start-up).
+  void SendNow();
   bool stop() const { return stop_.load(); }
   // True when the coordinator no longer knows the lease (register again).
   bool lease_lost() const { return lease_lost_.load(); }
@@ -100,6 +103,7 @@ class Heartbeater {
   std::optional<v1::HeartbeatResponse> latest_ ABSL_GUARDED_BY(mu_);
   absl::Status last_error_ ABSL_GUARDED_BY(mu_);
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  bool send_now_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<bool> stop_{false};
   std::atomic<bool> lease_lost_{false};
   std::atomic<int64_t> answered_{0};

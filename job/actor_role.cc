@@ -222,6 +222,7 @@ void ActorRole::Report() {
 
 absl::StatusOr<std::vector<std::string>> ActorRole::LearnerAddresses() {
   const absl::Time deadline = absl::Now() + options_.learner_timeout;
+  absl::Time asked = absl::InfinitePast();
   while (learners_.empty() ||
          static_cast<int>(learners_.size()) < config_.learner().num_ranks()) {
     auto latest = heartbeater_->latest();
@@ -232,6 +233,12 @@ absl::StatusOr<std::vector<std::string>> ActorRole::LearnerAddresses() {
     if (Interrupted()) return absl::CancelledError("shutdown requested");
     if (absl::Now() > deadline) {
       return absl::DeadlineExceededError("the learners did not register in time");
+    }
+    // Ask again each second rather than once per heartbeat interval (5 s by default): the
+    // first unit waits on this.
+    if (absl::Now() - asked >= absl::Seconds(1)) {
+      heartbeater_->SendNow();
+      asked = absl::Now();
     }
     Sleep(absl::Milliseconds(200));
   }

@@ -61,6 +61,10 @@ std::string ProtoText(const google::protobuf::Message& message) {
 }
 
 // A fingerprint: SHA-256 over named parts, each length-prefixed so parts cannot run together.
+// The layout of stage 1's corpus and LM documents (ConversationDocument): raise it when they
+// change, so that a cached output dir redoes stage 1 and everything after it.
+constexpr char kDataFormat[] = "2";
+
 class Fingerprint {
  public:
   explicit Fingerprint(const std::string& stage) { Add("stage", stage); }
@@ -241,38 +245,54 @@ absl::Status Quickstart::RunChild(const Step& step, const std::string& name,
   return absl::OkStatus();
 }
 
-// What the agents will write about `conversation` (its `turns`): the teacher's facts and memory
-// texts (third person, dated events: "Maya moved from Porto to Lisbon on 8 May 2023."), and the
-// questions with their answers, one per line. In the tokenizer corpus (so they get merges: a date
-// is a few tokens, not a dozen) and as one more LM document per conversation.
-std::string WrittenAbout(const actor::Conversation& conversation,
-                         const std::vector<actor::TurnContext>& turns) {
+// One LM document per train conversation, in the order the agents meet it: each session's time,
+// then its dialogue, each turn followed by what the teacher writes about it (the dated fact and
+// the memory text of that person's slot, copied from the turn and the session time); then the
+// final memories as the answer agent sees them ("[time] text") and the questions with their
+// answers. So pretraining teaches copying from context (a name, a city, the day of a date),
+// which both agents need and which a text of dialogue alone never asks for. The tokenizer is
+// trained on it too, so a date is a few tokens, not a dozen.
+std::string ConversationDocument(const actor::Conversation& conversation,
+                                 const std::vector<actor::TurnContext>& turns) {
   namespace teacher = actor::teacher;
-  std::string written;
+  std::string document;
   std::map<std::pair<std::string, teacher::Slot>, teacher::SlotHistory> histories;
+  std::map<std::pair<std::string, teacher::Slot>, std::string> updated_at;  // session time
+  int session = -1;
   for (const actor::TurnContext& turn : turns) {
+    if (turn.session != session) {
+      session = turn.session;
+      absl::StrAppend(&document, turn.session_time, "\n");
+    }
+    absl::StrAppend(&document, turn.speaker, ": ", turn.text, "\n");
     for (teacher::Statement statement : teacher::ParseStatements(turn.text, turn.speaker)) {
       if (statement.kind != teacher::Statement::Kind::kState && statement.date.empty()) {
         statement.date = teacher::DayOf(turn.session_time);
       }
-      teacher::SlotHistory& history = histories[{statement.person, statement.slot}];
+      const std::pair<std::string, teacher::Slot> key{statement.person, statement.slot};
+      teacher::SlotHistory& history = histories[key];
       history.person = statement.person;
       history.slot = statement.slot;
-      absl::StrAppend(&written, teacher::RenderFact(statement), "\n");
+      absl::StrAppend(&document, teacher::RenderFact(statement), "\n");
       history.Apply(statement);
-      absl::StrAppend(&written, teacher::RenderMemory(history), "\n");
+      absl::StrAppend(&document, teacher::RenderMemory(history), "\n");
+      updated_at[key] = turn.session_time;
     }
   }
-  for (const actor::QaItem& qa : conversation.qa) {
-    absl::StrAppend(&written, qa.question, " ", qa.answer, "\n");
+  absl::StrAppend(&document, "Memories:\n");
+  for (const auto& [key, history] : histories) {
+    absl::StrAppend(&document, "[", updated_at[key], "] ", teacher::RenderMemory(history), "\n");
   }
-  return written;
+  for (const actor::QaItem& qa : conversation.qa) {
+    absl::StrAppend(&document, "Question: ", qa.question, "\n**Answer:** ", qa.answer, "\n");
+  }
+  return document;
 }
 
 absl::Status Quickstart::Data() {
   const v1::SyntheticWorldConfig& world = config_.data().synthetic();
   Step step{1, "data", root_ / "data",
-            Fingerprint("data").Add("synthetic", world)
+            Fingerprint("data").Add("format", kDataFormat).Add("synthetic", world)
                 .Add("train", std::to_string(config_.data().train_conversations()))
                 .Add("prompts", absl::StrJoin(PromptTexts(), "\n"))
                 .Hex()};
@@ -301,26 +321,10 @@ absl::Status Quickstart::Data() {
   }
   std::string corpus, text;
   for (int c = 0; c < train; ++c) {
-    std::string session_text;
-    int session = -1;
-    auto flush = [&] {
-      if (!session_text.empty()) text += json({{"text", session_text}}).dump() + "\n";
-      session_text.clear();
-    };
-    const std::vector<actor::TurnContext> turns = actor::FlattenTurns(dataset.conversations[c]);
-    for (const actor::TurnContext& turn : turns) {
-      if (turn.session != session) {
-        flush();
-        session = turn.session;
-      }
-      absl::StrAppend(&corpus, turn.text, "\n");
-      absl::StrAppend(&session_text, session_text.empty() ? "" : "\n", turn.speaker, ": ",
-                      turn.text);
-    }
-    flush();
-    const std::string written = WrittenAbout(dataset.conversations[c], turns);
-    absl::StrAppend(&corpus, written);
-    text += json({{"text", written}}).dump() + "\n";
+    const std::string document =
+        ConversationDocument(dataset.conversations[c], actor::FlattenTurns(dataset.conversations[c]));
+    absl::StrAppend(&corpus, document);
+    text += json({{"text", document}}).dump() + "\n";
   }
   // The prompts' fixed text is most of every prompt: with it in the corpus the tokenizer gives
   // it merges, and prompts take far fewer tokens (about 40% fewer at 1,024 ids). Repeated so

@@ -232,5 +232,25 @@ TEST_F(ServiceTest, HeartbeaterReportsLeaseLossAfterAnUnknownLease) {
   heartbeater.Close();  // idempotent
 }
 
+TEST_F(ServiceTest, HeartbeaterSendsAtOnceWhenAskedInsteadOfWaitingOutTheInterval) {
+  std::unique_ptr<CoordinatorClient> client = Client();
+  const std::string lease = Register(client.get(), v1::ROLE_KIND_ACTOR, "actor-0");
+  ASSERT_FALSE(lease.empty());
+  Heartbeater heartbeater(client.get(), lease, absl::Hours(1));
+  // The first heartbeat goes at once (bounded wait); the next would wait an hour.
+  for (int i = 0; i < 200 && heartbeater.answered() == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_EQ(heartbeater.answered(), 1);
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_EQ(heartbeater.answered(), 1);
+  heartbeater.SendNow();
+  for (int i = 0; i < 200 && heartbeater.answered() == 1; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(heartbeater.answered(), 2);
+  heartbeater.Close();  // wakes the hour-long wait
+}
+
 }  // namespace
 }  // namespace memr1::coordinator
