@@ -60,11 +60,11 @@ std::string ProtoText(const google::protobuf::Message& message) {
   return text;
 }
 
-// A fingerprint: SHA-256 over named parts, each length-prefixed so parts cannot run together.
 // The layout of stage 1's corpus and LM documents (ConversationDocument): raise it when they
 // change, so that a cached output dir redoes stage 1 and everything after it.
 constexpr char kDataFormat[] = "2";
 
+// A fingerprint: SHA-256 over named parts, each length-prefixed so parts cannot run together.
 class Fingerprint {
  public:
   explicit Fingerprint(const std::string& stage) { Add("stage", stage); }

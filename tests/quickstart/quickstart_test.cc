@@ -15,7 +15,9 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "tests/testing/files.h"
 #include "tests/testing/process.h"
@@ -73,6 +75,42 @@ std::string LatestPolicy(const std::string& run) {
   return run + "/checkpoints/" + name + "/policy";
 }
 
+// Stage 1's LM text: one document per train conversation, where a turn that says something
+// is followed by the teacher's third-person fact, and an event's date is copied from the
+// session time above it ("6:04 pm on 3 October, 2023" -> "... on 3 October 2023."); then the
+// final memories and the questions with their answers.
+void ExpectConversationDocuments(const std::string& path, size_t conversations) {
+  const auto documents = ReadJsonLines(path);
+  ASSERT_EQ(documents.size(), conversations) << path;
+  const std::regex session_time(R"(^\d{1,2}:\d\d [ap]m on (\d{1,2} \w+), (\d{4})$)");
+  const std::regex turn(R"(^(\w+): I .*\.$)");
+  int facts = 0, dated = 0;
+  for (const auto& document : documents) {
+    const std::string text = document.at("text").get<std::string>();
+    EXPECT_NE(text.find("\nMemories:\n["), std::string::npos) << text;
+    EXPECT_NE(text.find("\nQuestion: "), std::string::npos) << text;
+    EXPECT_NE(text.find("\n**Answer:** "), std::string::npos) << text;
+    std::vector<std::string> lines;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    std::string day;  // of the latest session, as the facts write it: "3 October 2023"
+    for (size_t i = 0; i + 1 < lines.size(); ++i) {
+      std::smatch m;
+      if (std::regex_match(lines[i], m, session_time)) day = m[1].str() + " " + m[2].str();
+      if (!std::regex_match(lines[i], m, turn)) continue;
+      const std::string& next = lines[i + 1];
+      if (next.rfind(m[1].str() + " ", 0) != 0 && next.rfind(m[1].str() + "'s ", 0) != 0) continue;
+      ++facts;
+      const size_t on = next.rfind(" on ");
+      if (on == std::string::npos || next.find(" on ", 0) != on) continue;
+      ++dated;
+      EXPECT_EQ(next.substr(on + 4), day + ".") << lines[i] << "\n" << next;
+    }
+  }
+  EXPECT_GT(facts, 0) << "no turn followed by its fact in " << path;
+  EXPECT_GT(dated, 0) << "no dated event in " << path;
+}
+
 TEST(QuickstartTest, ShortenedRunMakesEveryArtefactAndASecondRunSkipsFinishedStages) {
   testing::TempDir dir("memr1_quickstart");
   const std::string out = dir.Sub("run");
@@ -102,6 +140,7 @@ TEST(QuickstartTest, ShortenedRunMakesEveryArtefactAndASecondRunSkipsFinishedSta
   }
   EXPECT_FALSE(ReadJsonLines(out + "/pretrain/train/metrics.jsonl").empty());
   EXPECT_FALSE(ReadJsonLines(out + "/warmstart/train/metrics.jsonl").empty());
+  ExpectConversationDocuments(out + "/data/pretrain.jsonl", 2);
   // The RL answer agent was trained with the RL manager fixed.
   EXPECT_NE(ReadTextFile(out + "/seed-1/rl-answer_agent/run/job.yaml")
                 .find(out + "/seed-1/rl-memory_manager/run/checkpoints/"),
