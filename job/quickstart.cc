@@ -143,7 +143,7 @@ class Quickstart {
   absl::Status Finish(const Step& step);
   // Runs `memr1 args...` as child `name` of `step`; an error names the stage and shows the tail.
   absl::Status RunChild(const Step& step, const std::string& name, std::vector<std::string> args);
-  // args for a child that reads the job config: --config, the user's --set, then `sets`.
+  // args for a child that reads the job config: --config with the snapshot, then `sets`.
   std::vector<std::string> ConfigArgs(const std::vector<std::string>& sets) const;
 
   // The fixed text of the prompts and replies the agents will see (tokenizer corpus).
@@ -163,6 +163,9 @@ class Quickstart {
   std::string binary_;
   v1::JobConfig config_;
   fs::path root_;
+  // The job config every child reads: the file given with the overrides applied, written into
+  // root_ at the start, so that editing the file during a run cannot change the stages to come.
+  fs::path config_snapshot_;
   absl::Time start_ = absl::Now();
   std::map<std::string, double> seconds_;  // per stage title
 
@@ -174,11 +177,7 @@ class Quickstart {
 };
 
 std::vector<std::string> Quickstart::ConfigArgs(const std::vector<std::string>& sets) const {
-  std::vector<std::string> args = {"--config", options_.config_path};
-  for (const std::string& set : options_.overrides) {
-    args.push_back("--set");
-    args.push_back(set);
-  }
+  std::vector<std::string> args = {"--config", config_snapshot_.string()};
   for (const std::string& set : sets) {
     args.push_back("--set");
     args.push_back(set);
@@ -745,6 +744,8 @@ absl::Status Quickstart::Run() {
     return absl::InternalError(absl::StrCat("cannot create ", root_.string(), ": ", error.message()));
   }
   MEMR1_RETURN_IF_ERROR(sink_.AddFile("quickstart", (root_ / "quickstart.log").string()));
+  config_snapshot_ = root_ / "config.yaml";
+  MEMR1_RETURN_IF_ERROR(WriteFileAtomically(config_snapshot_.string(), MessageToYaml(config_)));
   Say(absl::StrCat("output in ", root_.string(), "; RL seeds ", absl::StrJoin(options_.seeds, ",")));
   MEMR1_RETURN_IF_ERROR(Data());
   MEMR1_RETURN_IF_ERROR(Tokenizer());

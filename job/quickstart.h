@@ -44,7 +44,7 @@ namespace memr1::job {
 
 struct QuickstartOptions {
   std::string config_path;
-  std::vector<std::string> overrides;  // --set path=value, passed to every child too
+  std::vector<std::string> overrides;  // --set path=value; in the config every child reads
   std::vector<uint64_t> seeds = {1, 2, 3};  // RL seeds (stages 5-7)
   // The memr1 binary the children run (empty: this process's own executable).
   std::string memr1_binary;

@@ -141,6 +141,12 @@ TEST(QuickstartTest, ShortenedRunMakesEveryArtefactAndASecondRunSkipsFinishedSta
   EXPECT_FALSE(ReadJsonLines(out + "/pretrain/train/metrics.jsonl").empty());
   EXPECT_FALSE(ReadJsonLines(out + "/warmstart/train/metrics.jsonl").empty());
   ExpectConversationDocuments(out + "/data/pretrain.jsonl", 2);
+  // The children read a snapshot of the config with the --set applied (editing the file during
+  // a run cannot reach the stages to come); the RL stages' job files come from it.
+  const std::string snapshot = ReadTextFile(out + "/config.yaml");
+  EXPECT_NE(snapshot.find("output_dir: \"" + out + "\""), std::string::npos) << snapshot;
+  EXPECT_NE(snapshot.find("\n  total_steps: 1\n"), std::string::npos) << snapshot;
+  EXPECT_NE(snapshot.find("\n  test_conversations: 1\n"), std::string::npos) << snapshot;
   // The RL answer agent was trained with the RL manager fixed.
   EXPECT_NE(ReadTextFile(out + "/seed-1/rl-answer_agent/run/job.yaml")
                 .find(out + "/seed-1/rl-memory_manager/run/checkpoints/"),
