@@ -115,8 +115,6 @@ void Font(cairo_t* cr, double size, bool bold = false) {
   cairo_set_font_size(cr, size);
 }
 
-// Draws `text` with its baseline at y, starting at x (align 0), centred on x (0.5) or ending
-// at x (1).
 // A straight line from (x0, y0) to (x1, y1) in gray level `gray` (0 black, 1 white).
 void Segment(cairo_t* cr, double gray, double x0, double y0, double x1, double y1) {
   cairo_set_source_rgb(cr, gray, gray, gray);
@@ -125,6 +123,8 @@ void Segment(cairo_t* cr, double gray, double x0, double y0, double x1, double y
   cairo_stroke(cr);
 }
 
+// Draws `text` with its baseline at y, starting at x (align 0), centred on x (0.5) or ending
+// at x (1).
 void Text(cairo_t* cr, const std::string& text, double x, double y, double align) {
   cairo_move_to(cr, x - align * TextWidth(cr, text), y);
   cairo_show_text(cr, text.c_str());

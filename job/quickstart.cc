@@ -251,14 +251,13 @@ absl::Status Quickstart::RunChild(const Step& step, const std::string& name,
 // answers. So pretraining teaches copying from context (a name, a city, the day of a date),
 // which both agents need and which a text of dialogue alone never asks for. The tokenizer is
 // trained on it too, so a date is a few tokens, not a dozen.
-std::string ConversationDocument(const actor::Conversation& conversation,
-                                 const std::vector<actor::TurnContext>& turns) {
+std::string ConversationDocument(const actor::Conversation& conversation) {
   namespace teacher = actor::teacher;
   std::string document;
   std::map<std::pair<std::string, teacher::Slot>, teacher::SlotHistory> histories;
   std::map<std::pair<std::string, teacher::Slot>, std::string> updated_at;  // session time
   int session = -1;
-  for (const actor::TurnContext& turn : turns) {
+  for (const actor::TurnContext& turn : actor::FlattenTurns(conversation)) {
     if (turn.session != session) {
       session = turn.session;
       absl::StrAppend(&document, turn.session_time, "\n");
@@ -280,7 +279,8 @@ std::string ConversationDocument(const actor::Conversation& conversation,
   }
   absl::StrAppend(&document, "Memories:\n");
   for (const auto& [key, history] : histories) {
-    absl::StrAppend(&document, "[", updated_at[key], "] ", teacher::RenderMemory(history), "\n");
+    absl::StrAppend(&document, "[", updated_at.at(key), "] ", teacher::RenderMemory(history),
+                    "\n");
   }
   for (const actor::QaItem& qa : conversation.qa) {
     absl::StrAppend(&document, "Question: ", qa.question, "\n**Answer:** ", qa.answer, "\n");
@@ -320,8 +320,7 @@ absl::Status Quickstart::Data() {
   }
   std::string corpus, text;
   for (int c = 0; c < train; ++c) {
-    const std::string document =
-        ConversationDocument(dataset.conversations[c], actor::FlattenTurns(dataset.conversations[c]));
+    const std::string document = ConversationDocument(dataset.conversations[c]);
     absl::StrAppend(&corpus, document);
     text += json({{"text", document}}).dump() + "\n";
   }
