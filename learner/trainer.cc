@@ -379,6 +379,14 @@ absl::StatusOr<StepMetrics> Trainer::Step(const std::vector<v1::Trajectory>& glo
   }
 
   // Old log-probs, reference log-probs, values and advantages, without gradients.
+  //
+  // With one update epoch the old log-probs are the ones the update's own forward computes
+  // (the parameters move only after it), so they are taken from that forward, detached, instead
+  // of a separate pass: one forward in five fewer per micro-batch, and the same numbers. Not
+  // for PPO's reward-side KL penalty, which needs them before GAE.
+  const int epochs = l.ppo_epochs();
+  const bool old_from_update = epochs == 1 && !(ppo && use_kl &&
+                                                l.kl_mode() == LearnerConfig::REWARD_PENALTY);
   const KlEstimator estimator = ToEstimator(l.kl_estimator());
   std::vector<at::Tensor> old_logp(micro.size()), ref_logp(micro.size()), weights(micro.size()),
       advantages(micro.size()), returns(micro.size()), old_values(micro.size());
@@ -389,10 +397,12 @@ absl::StatusOr<StepMetrics> Trainer::Step(const std::vector<v1::Trajectory>& glo
     at::NoGradGuard no_grad;
     for (size_t k = 0; k < micro.size(); ++k) {
       const MicroBatch& mb = micro[k];
-      MEMR1_ASSIGN_OR_RETURN(llm::TokenScores old, ResponseScores(*models_.policy, mb, false));
-      old_logp[k] = old.logprobs.detach();
-      weights[k] = TruncatedImportanceWeights(old_logp[k], mb.behaviour, l.importance_cap());
-      local_sums[0] += (weights[k] * mb.mask).sum().item<double>();
+      if (!old_from_update) {
+        MEMR1_ASSIGN_OR_RETURN(llm::TokenScores old, ResponseScores(*models_.policy, mb, false));
+        old_logp[k] = old.logprobs.detach();
+        weights[k] = TruncatedImportanceWeights(old_logp[k], mb.behaviour, l.importance_cap());
+        local_sums[0] += (weights[k] * mb.mask).sum().item<double>();
+      }
       if (use_kl) {
         if (reference_in_data) {
           ref_logp[k] = mb.reference;
@@ -479,14 +489,19 @@ absl::StatusOr<StepMetrics> Trainer::Step(const std::vector<v1::Trajectory>& glo
   loss_options.aggregation = aggregation;
   loss_options.denominator = denominator;
   const bool kl_loss = use_kl && l.kl_mode() != LearnerConfig::REWARD_PENALTY;
-  const int epochs = l.ppo_epochs();
-  std::vector<double> local(8, 0.0);  // loss, pg, kl, entropy, clip, approx_kl, vloss, vclip
+  // loss, pg, kl, entropy, clip, approx_kl, vloss, vclip, importance weight sum (old_from_update)
+  std::vector<double> local(9, 0.0);
   for (int epoch = 0; epoch < epochs; ++epoch) {
     ZeroGrads(policy_params_);
     MEMR1_RETURN_IF_ERROR(TorchCall("policy update", [&]() -> absl::Status {
       for (size_t k = 0; k < micro.size(); ++k) {
         const MicroBatch& mb = micro[k];
         MEMR1_ASSIGN_OR_RETURN(llm::TokenScores scores, ResponseScores(*models_.policy, mb, true));
+        if (old_from_update) {
+          old_logp[k] = scores.logprobs.detach();
+          weights[k] = TruncatedImportanceWeights(old_logp[k], mb.behaviour, l.importance_cap());
+          local[8] += (weights[k] * mb.mask).sum().item<double>();
+        }
         PolicyLossResult pg = ClippedSurrogateLoss(scores.logprobs, old_logp[k], advantages[k],
                                                    mb.mask, loss_options, weights[k]);
         at::Tensor loss = pg.loss;
@@ -542,6 +557,7 @@ absl::StatusOr<StepMetrics> Trainer::Step(const std::vector<v1::Trajectory>& glo
   m.approx_kl = global[5] / tokens / epochs;
   m.value_loss = global[6] / epochs;
   m.value_clip_fraction = global[7] / tokens / epochs;
+  if (old_from_update) m.importance_weight_mean = global[8] / tokens;
   ++steps_;
   m.step = steps_;
   m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -3,6 +3,7 @@
 // kTarget (1/16 by chance). GRPO and PPO must both reach a mean reward >= 0.9 within a bounded
 // number of seeded steps.
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -130,6 +131,56 @@ TEST(RlProblemTest, PpoLearnsTheRewardedToken) {
   const int steps = Solve("ppo");
   EXPECT_LE(steps, kMaxSteps) << "PPO did not reach mean reward 0.9 in " << kMaxSteps << " steps";
   std::cout << "PPO reached mean reward >= 0.9 after " << steps << " steps\n";
+}
+
+// With one update epoch the trainer takes the old log-probs from the update's own forward (no
+// separate pass). Behaviour log-probs 0.3 below the policy's own make every importance weight
+// exp(0.3) (under the cap of 2), and the ratio is 1, so the GRPO loss is -exp(0.3) times the
+// token-mean advantage, on the first step and on one after the parameters moved.
+TEST(TrainerTest, OneEpochTakesTheOldLogprobsFromTheUpdateForward) {
+  const v1::JobConfig job = Job("grpo");
+  ASSERT_EQ(job.learner().ppo_epochs(), 1);
+  TrainerModels models;
+  models.policy = TinyModel(3);
+  models.reference = *CloneModel(*models.policy);
+  SingleProcessCommunicator comm;
+  auto trainer = Trainer::Create(job, std::move(models), &comm);
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  llm::EngineOptions engine_options;
+  engine_options.max_batch_size = kPrompts * kSamples;
+  engine_options.max_seq_len = 16;
+  auto engine = llm::Engine::Create(&(*trainer)->policy(), engine_options);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  for (int step = 0; step < 2; ++step) {
+    std::vector<llm::GenerationRequest> requests;
+    for (int i = 0; i < kPrompts * kSamples; ++i) {
+      llm::GenerationRequest request;
+      request.prompt = {1 + i / kSamples, 2, 3};
+      request.params.temperature = 1.0;
+      request.params.max_new_tokens = 1 + i % 4;  // lengths differ: a non-zero token mean
+      request.params.seed = static_cast<uint64_t>(100 * step + i);
+      requests.push_back(request);
+    }
+    auto results = (*engine)->Generate(requests);
+    ASSERT_TRUE(results.ok()) << results.status();
+    std::vector<v1::Trajectory> batch;
+    for (size_t i = 0; i < requests.size(); ++i) {
+      v1::Trajectory t;
+      t.set_id(std::to_string(i));
+      for (int64_t id : requests[i].prompt) t.add_prompt_ids(static_cast<int32_t>(id));
+      for (int64_t id : (*results)[i].ids) t.add_response_ids(static_cast<int32_t>(id));
+      for (float lp : (*results)[i].logprobs) t.add_behaviour_logprobs(lp - 0.3f);
+      t.set_reward(static_cast<double>(i % 3));
+      t.set_group_id("prompt-" + std::to_string(i / kSamples));
+      batch.push_back(std::move(t));
+    }
+    auto metrics = (*trainer)->Step(batch);
+    ASSERT_TRUE(metrics.ok()) << metrics.status();
+    EXPECT_NEAR(metrics->importance_weight_mean, std::exp(0.3), 1e-4) << "step " << step;
+    EXPECT_GT(std::abs(metrics->advantage_mean), 1e-3);
+    EXPECT_NEAR(metrics->policy_loss, -std::exp(0.3) * metrics->advantage_mean, 1e-4)
+        << "step " << step;
+  }
 }
 
 TEST(TrainerTest, RejectsBadBatchesNamingTheTrajectory) {
