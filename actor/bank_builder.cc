@@ -328,6 +328,23 @@ std::string BankBuilder::BankName(std::string_view conversation_id) const {
                       ".v", version);
 }
 
+absl::StatusOr<int64_t> BankBuilder::TurnsLeft(
+    absl::Span<const Conversation* const> conversations) const {
+  int64_t left = 0;
+  for (const Conversation* conversation : conversations) {
+    const int64_t turns = static_cast<int64_t>(FlattenTurns(*conversation).size());
+    const std::string bank = BankName(conversation->id);
+    absl::StatusOr<v1::BankInfo> info = impl_->router->ForBank(bank).GetBank(bank);
+    if (absl::IsNotFound(info.status())) {
+      left += turns;
+      continue;
+    }
+    if (!info.ok()) return Annotate(info.status(), absl::StrCat("bank '", ToAbsl(bank), "'"));
+    left += std::max<int64_t>(0, turns - static_cast<int64_t>(info->seq()));
+  }
+  return left;
+}
+
 absl::StatusOr<std::vector<BuiltBank>> BankBuilder::Build(
     absl::Span<const Conversation* const> conversations, const BuildProgress& progress) {
   std::set<std::string> seen;

@@ -124,6 +124,11 @@ class BankBuilder {
   absl::StatusOr<std::vector<BuiltBank>> Build(absl::Span<const Conversation* const> conversations,
                                                const BuildProgress& progress = nullptr);
 
+  // Turns still to apply to these conversations' banks (a missing bank counts all of its
+  // turns): 0 when every one is complete. For builders that share banks, to wait on each other.
+  // Memstore errors other than NotFound are returned.
+  absl::StatusOr<int64_t> TurnsLeft(absl::Span<const Conversation* const> conversations) const;
+
   // Runs one turn of one bank (extraction, retrieval as of the bank's current state, manager,
   // one Apply with request_id "turn-<index>"), for callers that step turns themselves.
   // FailedPrecondition when the bank's seq is not turn.index.

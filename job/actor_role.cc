@@ -1,12 +1,15 @@
 #include "job/actor_role.h"
 
 #include <algorithm>
-#include <cctype>
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
+#include <string>
 #include <utility>
+#include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "actor/bank_builder.h"
@@ -34,13 +37,24 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A bank-name tag of this actor: [A-Za-z0-9_-], at most 32 characters.
-std::string BankTag(const std::string& actor_id) {
-  std::string tag = "train-";
-  for (char c : actor_id) {
-    tag += (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-') ? c : '_';
+// The actors of a job share the train banks (one name per conversation and manager version):
+// each builds its share, and they meet in the memstore. Concurrent builders of one bank are
+// safe: a turn's Apply carries request_id "turn-<i>", so the first one applied wins and a
+// second is a replay, and the first one of turn i retrieved at seq i (BankBuilder).
+constexpr char kTrainBankTag[] = "train";
+
+// This actor's share of the train banks: for an id ending in "-<k>" with k < num_actors (the
+// launcher's and the Slurm script's names), conversation i in id order goes to actor
+// i % num_actors. Other ids (a Deployment's pod names) or one actor: every bank.
+std::optional<int> ShareIndex(const std::string& actor_id, int num_actors) {
+  if (num_actors <= 1) return std::nullopt;
+  const size_t dash = actor_id.rfind('-');
+  int index = 0;
+  if (dash == std::string::npos || !absl::SimpleAtoi(actor_id.substr(dash + 1), &index) ||
+      index < 0 || index >= num_actors) {
+    return std::nullopt;
   }
-  return tag.substr(0, 32);
+  return index;
 }
 
 class ActorRole {
@@ -71,6 +85,9 @@ class ActorRole {
   void JoinBroadcastGroup();
   // The wanted version from the broadcast group; NotFound when the group cannot give it.
   absl::StatusOr<actor::FetchedWeights> FromBroadcast(int64_t wanted);
+  // Until the peers' share of the train banks is complete, or has not advanced for
+  // actor.peer_bank_wait_seconds.
+  absl::Status WaitForPeerBanks(const std::vector<const actor::Conversation*>& others);
   absl::StatusOr<std::string> BankOf(const actor::Conversation& conversation);
   absl::StatusOr<actor::EpisodeResult> RunEpisode(const v1::WorkUnit& unit);
   absl::Status RunUnit(const v1::WorkUnit& unit);
@@ -171,7 +188,7 @@ absl::Status ActorRole::Setup() {
   build.max_facts_per_turn = episode_options.max_facts_per_turn;
   build.sampling = episode_options.frozen_sampling;
   build.ttl_seconds = config_.memstore().bank_ttl_seconds();
-  build.tag = BankTag(options_.id);
+  build.tag = kTrainBankTag;
   MEMR1_ASSIGN_OR_RETURN(builder_, actor::BankBuilder::Create(
                                        memstore_.router.get(), policies_->extraction(),
                                        policies_->manager(), templates_.get(), build));
@@ -312,17 +329,57 @@ absl::StatusOr<std::string> ActorRole::BankOf(const actor::Conversation& convers
   if (it != banks_.end()) return it->second;
   // Every train conversation's bank at once, on the first unit: the builder runs them in
   // lockstep, one batched manager call per turn for all of them, instead of one conversation
-  // at a time (work units come from every conversation anyway).
-  std::vector<const actor::Conversation*> list;
+  // at a time (work units come from every conversation anyway). This actor's share first; then
+  // it waits for the peers' shares while they make progress, and builds what is left (Build
+  // reuses a complete bank and continues a partial one).
+  const std::optional<int> share = ShareIndex(options_.id, config_.actor().num_actors());
+  std::vector<const actor::Conversation*> list, mine, others;
   for (const auto& [id, train] : conversations_) {
-    if (banks_.count(id) == 0) list.push_back(train);
+    if (banks_.count(id) != 0) continue;
+    const size_t i = list.size();
+    list.push_back(train);
+    (!share || static_cast<int>(i % config_.actor().num_actors()) == *share ? mine : others)
+        .push_back(train);
   }
   const absl::Time start = absl::Now();
-  MEMR1_ASSIGN_OR_RETURN(const std::vector<actor::BuiltBank> built, builder_->Build(list));
-  for (size_t i = 0; i < list.size(); ++i) banks_[list[i]->id] = built[i].bank;
+  MEMR1_ASSIGN_OR_RETURN(const std::vector<actor::BuiltBank> own, builder_->Build(mine));
+  int64_t built_here = 0;
+  for (const actor::BuiltBank& bank : own) built_here += bank.reused ? 0 : 1;
+  MEMR1_RETURN_IF_ERROR(WaitForPeerBanks(others));
+  MEMR1_ASSIGN_OR_RETURN(const std::vector<actor::BuiltBank> rest, builder_->Build(others));
+  int64_t taken_over = 0;
+  for (const actor::BuiltBank& bank : rest) taken_over += bank.reused ? 0 : 1;
+  for (const auto* part : {&own, &rest}) {
+    for (const actor::BuiltBank& bank : *part) banks_[bank.conversation_id] = bank.bank;
+  }
   MEMR1_LOG(INFO) << options_.id << ": banks of " << list.size() << " train conversations ready in "
-                  << absl::FormatDuration(absl::Now() - start);
+                  << absl::FormatDuration(absl::Now() - start) << " (" << built_here
+                  << " built here, " << others.size() - taken_over << " by peers"
+                  << (taken_over > 0 ? absl::StrCat(", ", taken_over, " finished for a peer") : "")
+                  << ")";
   return banks_.at(conversation.id);
+}
+
+absl::Status ActorRole::WaitForPeerBanks(const std::vector<const actor::Conversation*>& others) {
+  if (others.empty()) return absl::OkStatus();
+  const absl::Duration patience = absl::Seconds(config_.actor().peer_bank_wait_seconds());
+  int64_t last_left = -1;
+  absl::Time last_progress = absl::Now();
+  while (true) {
+    if (Interrupted()) return absl::CancelledError(absl::StrCat(options_.id, ": shutdown requested"));
+    MEMR1_ASSIGN_OR_RETURN(const int64_t left, builder_->TurnsLeft(others));
+    if (left == 0) return absl::OkStatus();
+    if (left != last_left) {
+      last_left = left;
+      last_progress = absl::Now();
+    } else if (absl::Now() - last_progress >= patience) {
+      MEMR1_LOG(WARNING) << options_.id << ": no progress on the peers' train banks for "
+                         << absl::FormatDuration(patience) << " (" << left
+                         << " turns left); building them here";
+      return absl::OkStatus();
+    }
+    Sleep(absl::Milliseconds(200));
+  }
 }
 
 absl::StatusOr<actor::EpisodeResult> ActorRole::RunEpisode(const v1::WorkUnit& unit) {

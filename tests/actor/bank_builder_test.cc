@@ -198,6 +198,13 @@ TEST_F(BankBuilderTest, BuildsTheExactMemoriesWithOneApplyPerTurn) {
   EXPECT_EQ(m1->speaker(), "Maya");
 }
 
+// builder.TurnsLeft, or -1 (with a test failure) on an error.
+int64_t TurnsLeft(const BankBuilder& builder, absl::Span<const Conversation* const> conversations) {
+  absl::StatusOr<int64_t> left = builder.TurnsLeft(conversations);
+  EXPECT_TRUE(left.ok()) << left.status();
+  return left.ok() ? *left : -1;
+}
+
 TEST_F(BankBuilderTest, ASecondBuildReusesTheBankWithoutPolicyCalls) {
   ScriptedPolicy manager(ScriptedManager);
   const Conversation* conversations[] = {&conversation_};
@@ -229,8 +236,10 @@ TEST_F(BankBuilderTest, AnInterruptedBuildResumesAtTheTurnItStoppedAt) {
   });
   const Conversation* conversations[] = {&conversation_};
   std::unique_ptr<BankBuilder> builder = MakeBuilder(nullptr, &manager, IdentityOptions());
+  EXPECT_EQ(TurnsLeft(*builder, conversations), 5);  // no bank yet
   absl::StatusOr<std::vector<BuiltBank>> failed = builder->Build(conversations);
   ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(TurnsLeft(*builder, conversations), 3);
   EXPECT_EQ(failed.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_TRUE(absl::StrContains(failed.status().message(), "turn 2")) << failed.status();
   const std::string bank = builder->BankName(conversation_.id);
@@ -253,6 +262,37 @@ TEST_F(BankBuilderTest, AnInterruptedBuildResumesAtTheTurnItStoppedAt) {
               ElementsAre("Sam: I have a dog named Rex."));
   EXPECT_EQ(BankSeq(router(), bank), 5u);
   EXPECT_EQ(BankTexts(router(), bank), kExpectedTexts);
+  EXPECT_EQ(TurnsLeft(*builder, conversations), 0);
+}
+
+// Two builders of one bank (actors sharing the train banks): one stops at turn 2, the other
+// continues from there, and a third build reuses the bank; each turn is applied once.
+TEST_F(BankBuilderTest, APeerContinuesABankAnotherBuilderLeftPartial) {
+  bool fail_on_dog = true;
+  ScriptedPolicy stopping([&](const PolicyRequest& request) -> absl::StatusOr<std::string> {
+    if (fail_on_dog && absl::StrContains(request.messages.back().content, "dog")) {
+      return absl::UnavailableError("this actor died");
+    }
+    return ScriptedManager(request);
+  });
+  ScriptedPolicy peer(ScriptedManager);
+  const Conversation* conversations[] = {&conversation_};
+  std::unique_ptr<BankBuilder> first = MakeBuilder(nullptr, &stopping, IdentityOptions());
+  std::unique_ptr<BankBuilder> second = MakeBuilder(nullptr, &peer, IdentityOptions());
+  ASSERT_EQ(first->BankName(conversation_.id), second->BankName(conversation_.id));
+  ASSERT_FALSE(first->Build(conversations).ok());
+  EXPECT_EQ(TurnsLeft(*second, conversations), 3);
+  absl::StatusOr<std::vector<BuiltBank>> continued = second->Build(conversations);
+  ASSERT_TRUE(continued.ok()) << continued.status();
+  EXPECT_EQ(continued->front().stats.turns, 3);
+  EXPECT_EQ(peer.requests().size(), 3u);
+  EXPECT_EQ(BankTexts(router(), continued->front().bank), kExpectedTexts);
+  fail_on_dog = false;
+  const size_t before = stopping.requests().size();
+  absl::StatusOr<std::vector<BuiltBank>> reused = first->Build(conversations);
+  ASSERT_TRUE(reused.ok()) << reused.status();
+  EXPECT_TRUE(reused->front().reused);
+  EXPECT_EQ(stopping.requests().size(), before);
 }
 
 // The extractor the LLM-extraction tests script, by the turn text in the prompt.

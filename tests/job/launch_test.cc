@@ -48,6 +48,29 @@ std::string WarningLines(const std::string& log) {
 constexpr int kSteps = 2;
 constexpr int kUnitsPerStep = 2;  // global batch 4 / group size 2
 
+// The actors' "banks of N train conversations ready in ... (K built here, ...)" lines, and the
+// sum of their K.
+struct BankLines {
+  std::string lines;
+  int built_here = 0;
+};
+BankLines ReadBankLines(const std::string& out) {
+  BankLines banks;
+  const std::regex ready(
+      "banks of [0-9]+ train conversations ready in [^ ]+ \\(([0-9]+) built here");
+  for (const char* actor : {"/logs/actor-0.log", "/logs/actor-1.log"}) {
+    std::istringstream in(ReadTextFile(out + actor));
+    std::string line;
+    while (std::getline(in, line)) {
+      std::smatch match;
+      if (!std::regex_search(line, match, ready)) continue;
+      banks.lines += line + "\n";
+      banks.built_here += std::stoi(match[1].str());
+    }
+  }
+  return banks;
+}
+
 class LaunchTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -102,6 +125,10 @@ class LaunchTest : public ::testing::Test {
         << learner_log;
     EXPECT_NE(ReadTextFile(out + "/logs/actor-0.log").find("loaded policy version"),
               std::string::npos);
+    // The actors share the train banks: the one train conversation's bank was built once.
+    const BankLines banks = ReadBankLines(out);
+    EXPECT_EQ(banks.built_here, 1) << banks.lines;
+    EXPECT_EQ(banks.lines.find("finished for a peer"), std::string::npos) << banks.lines;
     // Logs, checkpoints and the resolved config are in the output directory.
     for (const char* file :
          {"/logs/coordinator.log", "/logs/memstore-0.log", "/logs/memstore-1.log",
@@ -291,6 +318,37 @@ TEST_F(LaunchTest, KilledActorIsRestartedAndItsUnitsAreReleased) {
   ASSERT_EQ(rank0.size(), static_cast<size_t>(kSteps)) << output;
   ASSERT_EQ(rank1.size(), static_cast<size_t>(kSteps)) << output;
   EXPECT_EQ(rank0.back()["params_sha256"], rank1.back()["params_sha256"]);
+}
+
+// Two train conversations, one per actor's share; actor-1 is stopped (SIGSTOP) before it can
+// build its share, so actor-0, having built its own, waits actor.peer_bank_wait_seconds without
+// progress and builds actor-1's bank itself; actor-1 is then let go and the job finishes.
+TEST_F(LaunchTest, AnActorBuildsTheShareOfAPeerThatMakesNoProgress) {
+  const std::string config = WriteConfig("stalled-peer", "sync");
+  const std::string out = dir_->Sub("stalled-peer");
+  const std::string log = dir_->Sub("stalled-peer.out");
+  const std::string script = absl::StrCat(
+      testing::Memr1Binary(), " launch --timeout 1200 --config ", config,
+      " --set actor.peer_bank_wait_seconds=1 --set data.train_conversations=2",
+      " --set data.validation_conversations=0 > ", log, " 2>&1 &\n", "launch=$!\n",
+      "pid=\n", "for i in $(seq 1 2400); do\n",
+      "  pid=$(sed -n 's/.*\\[launch\\] actor-1 is pid \\([0-9]*\\).*/\\1/p' ", log,
+      " | head -1)\n", "  [ -n \"$pid\" ] && break; sleep 0.05; done\n", "kill -STOP \"$pid\"\n",
+      "for i in $(seq 1 1200); do grep -q 'banks of' ", out,
+      "/logs/actor-0.log 2>/dev/null && break; sleep 0.5; done\n", "kill -CONT \"$pid\"\n",
+      "wait $launch\n");
+  const auto run = testing::RunCommand(script);
+  const std::string output = ReadTextFile(log);
+  ASSERT_EQ(run.exit_code, 0) << run.output << output;
+  EXPECT_NE(output.find(absl::StrCat("done: ", kSteps * kUnitsPerStep, " units, version ", kSteps)),
+            std::string::npos)
+      << output;
+  const std::string actor0 = ReadTextFile(out + "/logs/actor-0.log");
+  EXPECT_NE(actor0.find("no progress on the peers' train banks for 1s"), std::string::npos)
+      << actor0;
+  EXPECT_NE(actor0.find("banks of 2 train conversations ready"), std::string::npos) << actor0;
+  EXPECT_NE(actor0.find("(1 built here, 0 by peers, 1 finished for a peer)"), std::string::npos)
+      << actor0;
 }
 
 }  // namespace
