@@ -198,6 +198,17 @@ TEST_F(BankBuilderTest, BuildsTheExactMemoriesWithOneApplyPerTurn) {
   EXPECT_EQ(m1->speaker(), "Maya");
 }
 
+// ScriptedManager, except that the turn about the dog (turn 2) fails with Unavailable(`why`)
+// while *fail is true.
+auto ManagerFailingOnTheDog(const bool* fail, std::string why) {
+  return [fail, why](const PolicyRequest& request) -> absl::StatusOr<std::string> {
+    if (*fail && absl::StrContains(request.messages.back().content, "dog")) {
+      return absl::UnavailableError(why);
+    }
+    return ScriptedManager(request);
+  };
+}
+
 // builder.TurnsLeft, or -1 (with a test failure) on an error.
 int64_t TurnsLeft(const BankBuilder& builder, absl::Span<const Conversation* const> conversations) {
   absl::StatusOr<int64_t> left = builder.TurnsLeft(conversations);
@@ -228,12 +239,7 @@ TEST_F(BankBuilderTest, ASecondBuildReusesTheBankWithoutPolicyCalls) {
 
 TEST_F(BankBuilderTest, AnInterruptedBuildResumesAtTheTurnItStoppedAt) {
   bool fail_on_dog = true;
-  ScriptedPolicy manager([&](const PolicyRequest& request) -> absl::StatusOr<std::string> {
-    if (fail_on_dog && absl::StrContains(request.messages.back().content, "dog")) {
-      return absl::UnavailableError("the model server went away");
-    }
-    return ScriptedManager(request);
-  });
+  ScriptedPolicy manager(ManagerFailingOnTheDog(&fail_on_dog, "the model server went away"));
   const Conversation* conversations[] = {&conversation_};
   std::unique_ptr<BankBuilder> builder = MakeBuilder(nullptr, &manager, IdentityOptions());
   EXPECT_EQ(TurnsLeft(*builder, conversations), 5);  // no bank yet
@@ -269,12 +275,7 @@ TEST_F(BankBuilderTest, AnInterruptedBuildResumesAtTheTurnItStoppedAt) {
 // continues from there, and a third build reuses the bank; each turn is applied once.
 TEST_F(BankBuilderTest, APeerContinuesABankAnotherBuilderLeftPartial) {
   bool fail_on_dog = true;
-  ScriptedPolicy stopping([&](const PolicyRequest& request) -> absl::StatusOr<std::string> {
-    if (fail_on_dog && absl::StrContains(request.messages.back().content, "dog")) {
-      return absl::UnavailableError("this actor died");
-    }
-    return ScriptedManager(request);
-  });
+  ScriptedPolicy stopping(ManagerFailingOnTheDog(&fail_on_dog, "this actor died"));
   ScriptedPolicy peer(ScriptedManager);
   const Conversation* conversations[] = {&conversation_};
   std::unique_ptr<BankBuilder> first = MakeBuilder(nullptr, &stopping, IdentityOptions());

@@ -3,7 +3,9 @@
 // kTarget (1/16 by chance). GRPO and PPO must both reach a mean reward >= 0.9 within a bounded
 // number of seeded steps.
 
+#include <algorithm>
 #include <cmath>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -53,6 +55,28 @@ v1::JobConfig Job(const std::string& algorithm) {
   return *job;
 }
 
+// The rollout engine on `trainer`'s policy, for a batch of kPrompts x kSamples short requests.
+std::unique_ptr<llm::Engine> EngineOn(Trainer& trainer) {
+  llm::EngineOptions options;
+  options.max_batch_size = kPrompts * kSamples;
+  options.max_seq_len = 16;
+  auto engine = llm::Engine::Create(&trainer.policy(), options);
+  EXPECT_TRUE(engine.ok()) << engine.status();
+  return engine.ok() ? *std::move(engine) : nullptr;
+}
+
+// Trajectory `id`: the request's prompt, the sampled ids and their log-probs plus `shift` as
+// the behaviour log-probs. Reward and group are the caller's.
+v1::Trajectory SampledTrajectory(size_t id, const llm::GenerationRequest& request,
+                                 const llm::GenerationResult& result, float shift = 0) {
+  v1::Trajectory t;
+  t.set_id(std::to_string(id));
+  for (int64_t token : request.prompt) t.add_prompt_ids(static_cast<int32_t>(token));
+  for (int64_t token : result.ids) t.add_response_ids(static_cast<int32_t>(token));
+  for (float lp : result.logprobs) t.add_behaviour_logprobs(lp + shift);
+  return t;
+}
+
 // Runs rollouts + updates until the mean reward of a step's batch reaches 0.9. Returns the
 // number of steps it took (kMaxSteps + 1 if it never did).
 int Solve(const std::string& algorithm) {
@@ -67,11 +91,8 @@ int Solve(const std::string& algorithm) {
   SingleProcessCommunicator comm;
   auto trainer = Trainer::Create(job, std::move(models), &comm);
   EXPECT_TRUE(trainer.ok()) << trainer.status();
-  llm::EngineOptions engine_options;
-  engine_options.max_batch_size = kPrompts * kSamples;
-  engine_options.max_seq_len = 16;
-  auto engine = llm::Engine::Create(&(*trainer)->policy(), engine_options);
-  EXPECT_TRUE(engine.ok()) << engine.status();
+  std::unique_ptr<llm::Engine> engine = EngineOn(**trainer);
+  if (engine == nullptr) return kMaxSteps + 1;
 
   for (int step = 0; step < kMaxSteps; ++step) {
     std::vector<llm::GenerationRequest> requests;
@@ -85,20 +106,14 @@ int Solve(const std::string& algorithm) {
         requests.push_back(request);
       }
     }
-    auto results = (*engine)->Generate(requests);
+    auto results = engine->Generate(requests);
     EXPECT_TRUE(results.ok()) << results.status();
+    if (!results.ok()) return kMaxSteps + 1;
     std::vector<v1::Trajectory> batch;
     double reward_sum = 0;
     for (size_t i = 0; i < requests.size(); ++i) {
-      v1::Trajectory t;
-      t.set_id(std::to_string(i));
-      for (int64_t id : requests[i].prompt) t.add_prompt_ids(static_cast<int32_t>(id));
-      int hits = 0;
-      for (int64_t id : (*results)[i].ids) {
-        t.add_response_ids(static_cast<int32_t>(id));
-        hits += id == kTarget;
-      }
-      for (float lp : (*results)[i].logprobs) t.add_behaviour_logprobs(lp);
+      v1::Trajectory t = SampledTrajectory(i, requests[i], (*results)[i]);
+      const int64_t hits = std::count((*results)[i].ids.begin(), (*results)[i].ids.end(), kTarget);
       t.set_reward(static_cast<double>(hits) / t.response_ids_size());
       // GRPO groups by prompt; for PPO every trajectory stands alone.
       t.set_group_id(algorithm != "ppo" ? "prompt-" + std::to_string(i / kSamples) : t.id());
@@ -146,11 +161,8 @@ TEST(TrainerTest, OneEpochTakesTheOldLogprobsFromTheUpdateForward) {
   SingleProcessCommunicator comm;
   auto trainer = Trainer::Create(job, std::move(models), &comm);
   ASSERT_TRUE(trainer.ok()) << trainer.status();
-  llm::EngineOptions engine_options;
-  engine_options.max_batch_size = kPrompts * kSamples;
-  engine_options.max_seq_len = 16;
-  auto engine = llm::Engine::Create(&(*trainer)->policy(), engine_options);
-  ASSERT_TRUE(engine.ok()) << engine.status();
+  std::unique_ptr<llm::Engine> engine = EngineOn(**trainer);
+  ASSERT_NE(engine, nullptr);
   for (int step = 0; step < 2; ++step) {
     std::vector<llm::GenerationRequest> requests;
     for (int i = 0; i < kPrompts * kSamples; ++i) {
@@ -161,15 +173,11 @@ TEST(TrainerTest, OneEpochTakesTheOldLogprobsFromTheUpdateForward) {
       request.params.seed = static_cast<uint64_t>(100 * step + i);
       requests.push_back(request);
     }
-    auto results = (*engine)->Generate(requests);
+    auto results = engine->Generate(requests);
     ASSERT_TRUE(results.ok()) << results.status();
     std::vector<v1::Trajectory> batch;
     for (size_t i = 0; i < requests.size(); ++i) {
-      v1::Trajectory t;
-      t.set_id(std::to_string(i));
-      for (int64_t id : requests[i].prompt) t.add_prompt_ids(static_cast<int32_t>(id));
-      for (int64_t id : (*results)[i].ids) t.add_response_ids(static_cast<int32_t>(id));
-      for (float lp : (*results)[i].logprobs) t.add_behaviour_logprobs(lp - 0.3f);
+      v1::Trajectory t = SampledTrajectory(i, requests[i], (*results)[i], -0.3f);
       t.set_reward(static_cast<double>(i % 3));
       t.set_group_id("prompt-" + std::to_string(i / kSamples));
       batch.push_back(std::move(t));
