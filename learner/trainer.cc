@@ -382,8 +382,9 @@ absl::StatusOr<StepMetrics> Trainer::Step(const std::vector<v1::Trajectory>& glo
   //
   // With one update epoch the old log-probs are the ones the update's own forward computes
   // (the parameters move only after it), so they are taken from that forward, detached, instead
-  // of a separate pass: one forward in five fewer per micro-batch, and the same numbers. Not
-  // for PPO's reward-side KL penalty, which needs them before GAE.
+  // of from a separate no-grad pass: the same numbers, one forward per micro-batch fewer (about
+  // a fifth of a step with a reference model). Not for PPO's reward-side KL penalty, which
+  // needs them before GAE.
   const int epochs = l.ppo_epochs();
   const bool old_from_update = epochs == 1 && !(ppo && use_kl &&
                                                 l.kl_mode() == LearnerConfig::REWARD_PENALTY);
