@@ -72,6 +72,10 @@ void RegisterQuickstartCommand(CLI::App& app, CommandRunner& runner) {
   command->add_option("--sft-epochs", o.sft_epochs, "Warm-start SFT epochs")
       ->capture_default_str();
   command->add_option("--sft-lr", o.sft_lr, "Warm-start SFT learning rate")->capture_default_str();
+  command->add_option("--manager-lr", o.manager_lr, "RL learning rate of the memory manager")
+      ->capture_default_str();
+  command->add_option("--answer-lr", o.answer_lr, "RL learning rate of the answer agent")
+      ->capture_default_str();
   runner.Bind(command, [flags]() { return RunQuickstartCommand(*flags); });
 }
 

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -550,8 +551,10 @@ absl::Status Quickstart::WarmStart() {
 absl::Status Quickstart::RlStage(int number, uint64_t seed, bool memory_manager) {
   const std::string agent = memory_manager ? "memory_manager" : "answer_agent";
   const std::string upstream = memory_manager ? warm_fp_ : mm_fp_[seed];
+  const std::string lr = absl::StrFormat(
+      "%.17g", memory_manager ? options_.manager_lr : options_.answer_lr);
   Fingerprint fingerprint(absl::StrCat("rl-", agent));
-  fingerprint.Add("upstream", upstream).Add("seed", std::to_string(seed))
+  fingerprint.Add("upstream", upstream).Add("seed", std::to_string(seed)).Add("lr", lr)
       .Add("actor", config_.actor()).Add("learner", config_.learner())
       .Add("coordinator", config_.coordinator()).Add("memstore", config_.memstore())
       .Add("data", config_.data()).Add("model", config_.model());
@@ -566,7 +569,8 @@ absl::Status Quickstart::RlStage(int number, uint64_t seed, bool memory_manager)
     std::vector<std::string> sets = {
         "seed=" + std::to_string(seed), "output_dir=" + run.string(),
         "model.path=" + warm_policy_.string(), "tokenizer.path=" + tokenizer_dir_.string(),
-        "data.path=" + world_.string(), "data.dataset=synthetic", "actor.train_agent=" + agent};
+        "data.path=" + world_.string(), "data.dataset=synthetic", "actor.train_agent=" + agent,
+        "learner.actor_lr=" + lr};
     if (memory_manager) {
       sets.push_back("actor.answer_agent.policy.model_path=" + warm_policy_.string());
     } else {
@@ -796,6 +800,15 @@ absl::Status QuickstartOptions::Validate() const {
   }
   MEMR1_RETURN_IF_ERROR(positive("sft epochs", sft_epochs));
   MEMR1_RETURN_IF_ERROR(positive("sft lr", sft_lr));
+  MEMR1_RETURN_IF_ERROR(positive("manager lr", manager_lr));
+  MEMR1_RETURN_IF_ERROR(positive("answer lr", answer_lr));
+  for (const std::string& set : overrides) {
+    if (absl::StartsWith(set, "learner.actor_lr=")) {
+      return absl::InvalidArgumentError(
+          "quickstart: --set learner.actor_lr: each stage has its own learning rate "
+          "(--pretrain-lr, --sft-lr, --manager-lr, --answer-lr)");
+    }
+  }
   if (hidden_size % num_heads != 0 || num_heads % num_kv_heads != 0) {
     return absl::InvalidArgumentError(
         "quickstart: hidden size must be a multiple of heads, and heads of kv heads");

@@ -65,6 +65,11 @@ struct QuickstartOptions {
   int demo_episodes = 640;
   int sft_epochs = 4;
   double sft_lr = 1e-3;
+  // RL learning rates (stages 5 and 6; learner.actor_lr of each stage's job). The manager's is
+  // lower: half of its GRPO groups tie, and at 1e-4 its update cost more than it gained
+  // (docs/quickstart.md).
+  double manager_lr = 5e-5;
+  double answer_lr = 1e-4;
 
   std::ostream* out = nullptr;  // progress and children's output; null: std::cout
 

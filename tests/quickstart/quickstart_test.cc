@@ -147,10 +147,14 @@ TEST(QuickstartTest, ShortenedRunMakesEveryArtefactAndASecondRunSkipsFinishedSta
   EXPECT_NE(snapshot.find("output_dir: \"" + out + "\""), std::string::npos) << snapshot;
   EXPECT_NE(snapshot.find("\n  total_steps: 1\n"), std::string::npos) << snapshot;
   EXPECT_NE(snapshot.find("\n  test_conversations: 1\n"), std::string::npos) << snapshot;
-  // The RL answer agent was trained with the RL manager fixed.
-  EXPECT_NE(ReadTextFile(out + "/seed-1/rl-answer_agent/run/job.yaml")
-                .find(out + "/seed-1/rl-memory_manager/run/checkpoints/"),
+  // The RL answer agent was trained with the RL manager fixed. Each RL stage has its own
+  // learning rate (--manager-lr, --answer-lr).
+  const std::string manager_job = ReadTextFile(out + "/seed-1/rl-memory_manager/run/job.yaml");
+  const std::string answer_job = ReadTextFile(out + "/seed-1/rl-answer_agent/run/job.yaml");
+  EXPECT_NE(answer_job.find(out + "/seed-1/rl-memory_manager/run/checkpoints/"),
             std::string::npos);
+  EXPECT_NE(manager_job.find("\n  actor_lr: 5e-05\n"), std::string::npos) << manager_job;
+  EXPECT_NE(answer_job.find("\n  actor_lr: 0.0001\n"), std::string::npos) << answer_job;
 
   // The report: the three pipelines, each category and overall with counts; RL rows with the
   // min-max over the two seeds.
@@ -204,6 +208,16 @@ TEST(QuickstartTest, ShortenedRunMakesEveryArtefactAndASecondRunSkipsFinishedSta
       << third.output;
   EXPECT_NE(third.output.find("stage 5/7: RL memory manager, seed 1 -> "), std::string::npos)
       << third.output;
+}
+
+TEST(QuickstartTest, RefusesOneLearningRateForEveryStage) {
+  testing::TempDir dir("memr1_quickstart");
+  const auto run = RunMemr1(QuickstartArgs(dir.Sub("run")) + " --set learner.actor_lr=1e-3");
+  EXPECT_EQ(run.exit_code, 1) << run.output;
+  EXPECT_NE(run.output.find("--set learner.actor_lr: each stage has its own learning rate"),
+            std::string::npos)
+      << run.output;
+  EXPECT_FALSE(fs::exists(dir.Sub("run"))) << "nothing should have run";
 }
 
 TEST(QuickstartTest, FailingStageIsNamedWithTheTailOfItsLog) {
