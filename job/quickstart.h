@@ -65,10 +65,9 @@ struct QuickstartOptions {
   int demo_episodes = 640;
   int sft_epochs = 4;
   double sft_lr = 1e-3;
-  // RL learning rates (stages 5 and 6; learner.actor_lr of each stage's job). The manager's is
-  // lower: half of its GRPO groups tie, and at 1e-4 its update cost more than it gained
-  // (docs/quickstart.md).
-  double manager_lr = 5e-5;
+  // RL learning rates (stages 5 and 6; learner.actor_lr of each stage's job). One job config
+  // cannot give the two stages different rates; docs/quickstart.md has the ones tried.
+  double manager_lr = 1e-4;
   double answer_lr = 1e-4;
 
   std::ostream* out = nullptr;  // progress and children's output; null: std::cout

@@ -46,7 +46,7 @@ std::string QuickstartArgs(const std::string& output_dir, int vocab_size = 400,
   args += " --set output_dir=" + output_dir;
   args += " --seeds " + seeds + " --vocab-size " + std::to_string(vocab_size) +
           " --hidden-size 32 --intermediate-size 64 --layers 2";
-  args += " --pretrain-epochs 1 --demo-episodes 4 --sft-epochs 1";
+  args += " --pretrain-epochs 1 --demo-episodes 4 --sft-epochs 1 --manager-lr 3e-4";
   return args;
 }
 
@@ -148,12 +148,12 @@ TEST(QuickstartTest, ShortenedRunMakesEveryArtefactAndASecondRunSkipsFinishedSta
   EXPECT_NE(snapshot.find("\n  total_steps: 1\n"), std::string::npos) << snapshot;
   EXPECT_NE(snapshot.find("\n  test_conversations: 1\n"), std::string::npos) << snapshot;
   // The RL answer agent was trained with the RL manager fixed. Each RL stage has its own
-  // learning rate (--manager-lr, --answer-lr).
+  // learning rate (--manager-lr, given above; --answer-lr, its default).
   const std::string manager_job = ReadTextFile(out + "/seed-1/rl-memory_manager/run/job.yaml");
   const std::string answer_job = ReadTextFile(out + "/seed-1/rl-answer_agent/run/job.yaml");
   EXPECT_NE(answer_job.find(out + "/seed-1/rl-memory_manager/run/checkpoints/"),
             std::string::npos);
-  EXPECT_NE(manager_job.find("\n  actor_lr: 5e-05\n"), std::string::npos) << manager_job;
+  EXPECT_NE(manager_job.find("\n  actor_lr: 0.0003\n"), std::string::npos) << manager_job;
   EXPECT_NE(answer_job.find("\n  actor_lr: 0.0001\n"), std::string::npos) << answer_job;
 
   // The report: the three pipelines, each category and overall with counts; RL rows with the
