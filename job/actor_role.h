@@ -16,8 +16,10 @@
 //      With learner.weight_sync = NCCL_BROADCAST the actor joins rank 0's broadcast group on
 //      its CUDA device (learner/weight_broadcast.h) and takes the version from it, verified the
 //      same way; a group that fails or does not deliver the version in time falls back to gRPC;
-//   2. the conversation's bank: built once per conversation by the frozen manager (BankBuilder,
-//      tag "train-<actor id>", so actors never write one bank concurrently) and reused;
+//   2. the conversation's bank: on the first unit, every train conversation's bank by the
+//      frozen manager (BankBuilder, tag "train"), shared by the job's actors: each builds its
+//      share (actor ids ending in "-<k>"), waits while the peers' shares advance and builds
+//      what a stalled peer left (actor.peer_bank_wait_seconds); then reused;
 //   3. the episode: MM or AA as unit.agent says, episode id "<unit id>#<attempt>", seed
 //      unit.seed. An MM turn without facts is sent as an empty unit;
 //   4. TrajectorySender::SendUnit to the learner rank unit.learner_rank (bounded retries of a
