@@ -21,6 +21,7 @@
 #include "actor/prompts.h"
 #include "actor/rewards.h"
 #include "actor/trajectory_sender.h"
+#include "actor/turns.h"
 #include "actor/weight_client.h"
 #include "common/config.h"
 #include "common/logging.h"
@@ -85,9 +86,9 @@ class ActorRole {
   void JoinBroadcastGroup();
   // The wanted version from the broadcast group; NotFound when the group cannot give it.
   absl::StatusOr<actor::FetchedWeights> FromBroadcast(int64_t wanted);
-  // Until the peers' share of the train banks is complete, or has not advanced for
+  // Until these banks of the peers' shares are complete, or have not advanced for
   // actor.peer_bank_wait_seconds.
-  absl::Status WaitForPeerBanks(const std::vector<const actor::Conversation*>& others);
+  absl::Status WaitForPeerBanks(const std::vector<const actor::Conversation*>& watched);
   absl::StatusOr<std::string> BankOf(const actor::Conversation& conversation);
   absl::StatusOr<actor::EpisodeResult> RunEpisode(const v1::WorkUnit& unit);
   absl::Status RunUnit(const v1::WorkUnit& unit);
@@ -331,21 +332,33 @@ absl::StatusOr<std::string> ActorRole::BankOf(const actor::Conversation& convers
   // lockstep, one batched manager call per turn for all of them, instead of one conversation
   // at a time (work units come from every conversation anyway). This actor's share first; then
   // it waits for the peers' shares while they make progress, and builds what is left (Build
-  // reuses a complete bank and continues a partial one).
-  const std::optional<int> share = ShareIndex(options_.id, config_.actor().num_actors());
+  // reuses a complete bank and continues a partial one). A peer builds its share in lockstep,
+  // so its longest conversation's bank is the last to complete: the wait watches that one bank
+  // per peer, not every bank.
+  const int num_actors = config_.actor().num_actors();
+  const std::optional<int> share = ShareIndex(options_.id, num_actors);
   std::vector<const actor::Conversation*> list, mine, others;
+  std::map<int, std::pair<size_t, const actor::Conversation*>> longest;  // peer -> (turns, it)
   for (const auto& [id, train] : conversations_) {
     if (banks_.count(id) != 0) continue;
-    const size_t i = list.size();
+    const int owner = static_cast<int>(list.size() % num_actors);
     list.push_back(train);
-    (!share || static_cast<int>(i % config_.actor().num_actors()) == *share ? mine : others)
-        .push_back(train);
+    if (!share || owner == *share) {
+      mine.push_back(train);
+      continue;
+    }
+    others.push_back(train);
+    const size_t turns = actor::FlattenTurns(*train).size();
+    auto [it, added] = longest.emplace(owner, std::make_pair(turns, train));
+    if (!added && turns > it->second.first) it->second = {turns, train};
   }
+  std::vector<const actor::Conversation*> last_of_each_peer;
+  for (const auto& [owner, entry] : longest) last_of_each_peer.push_back(entry.second);
   const absl::Time start = absl::Now();
   MEMR1_ASSIGN_OR_RETURN(const std::vector<actor::BuiltBank> own, builder_->Build(mine));
   int64_t built_here = 0;
   for (const actor::BuiltBank& bank : own) built_here += bank.reused ? 0 : 1;
-  MEMR1_RETURN_IF_ERROR(WaitForPeerBanks(others));
+  MEMR1_RETURN_IF_ERROR(WaitForPeerBanks(last_of_each_peer));
   MEMR1_ASSIGN_OR_RETURN(const std::vector<actor::BuiltBank> rest, builder_->Build(others));
   int64_t taken_over = 0;
   for (const actor::BuiltBank& bank : rest) taken_over += bank.reused ? 0 : 1;
@@ -360,14 +373,14 @@ absl::StatusOr<std::string> ActorRole::BankOf(const actor::Conversation& convers
   return banks_.at(conversation.id);
 }
 
-absl::Status ActorRole::WaitForPeerBanks(const std::vector<const actor::Conversation*>& others) {
-  if (others.empty()) return absl::OkStatus();
+absl::Status ActorRole::WaitForPeerBanks(const std::vector<const actor::Conversation*>& watched) {
+  if (watched.empty()) return absl::OkStatus();
   const absl::Duration patience = absl::Seconds(config_.actor().peer_bank_wait_seconds());
   int64_t last_left = -1;
   absl::Time last_progress = absl::Now();
   while (true) {
     if (Interrupted()) return absl::CancelledError(absl::StrCat(options_.id, ": shutdown requested"));
-    MEMR1_ASSIGN_OR_RETURN(const int64_t left, builder_->TurnsLeft(others));
+    MEMR1_ASSIGN_OR_RETURN(const int64_t left, builder_->TurnsLeft(watched));
     if (left == 0) return absl::OkStatus();
     if (left != last_left) {
       last_left = left;
@@ -375,7 +388,7 @@ absl::Status ActorRole::WaitForPeerBanks(const std::vector<const actor::Conversa
     } else if (absl::Now() - last_progress >= patience) {
       MEMR1_LOG(WARNING) << options_.id << ": no progress on the peers' train banks for "
                          << absl::FormatDuration(patience) << " (" << left
-                         << " turns left); building them here";
+                         << " turns left of their last banks); building the rest here";
       return absl::OkStatus();
     }
     Sleep(absl::Milliseconds(200));
