@@ -349,8 +349,8 @@ absl::StatusOr<std::string> ActorRole::BankOf(const actor::Conversation& convers
     }
     others.push_back(train);
     const size_t turns = actor::FlattenTurns(*train).size();
-    auto [it, added] = longest.emplace(owner, std::make_pair(turns, train));
-    if (!added && turns > it->second.first) it->second = {turns, train};
+    auto [peer, added] = longest.emplace(owner, std::make_pair(turns, train));
+    if (!added && turns > peer->second.first) peer->second = {turns, train};
   }
   std::vector<const actor::Conversation*> last_of_each_peer;
   for (const auto& [owner, entry] : longest) last_of_each_peer.push_back(entry.second);
