@@ -43,6 +43,14 @@ std::unique_ptr<llm::CausalLM> TinyModel(uint64_t seed) {
   return *std::move(model);
 }
 
+// TinyModel(seed) as the policy, with a frozen copy of it as the KL reference.
+TrainerModels PolicyWithReference(uint64_t seed) {
+  TrainerModels models;
+  models.policy = TinyModel(seed);
+  models.reference = *CloneModel(*models.policy);
+  return models;
+}
+
 v1::JobConfig Job(const std::string& algorithm) {
   auto job = LoadJobConfig(std::string(MEMR1_SOURCE_DIR) + "/configs/tiny-cpu.yaml",
                            {"learner.algorithm=" + algorithm, "learner.num_ranks=1",
@@ -81,9 +89,7 @@ v1::Trajectory SampledTrajectory(size_t id, const llm::GenerationRequest& reques
 // number of steps it took (kMaxSteps + 1 if it never did).
 int Solve(const std::string& algorithm) {
   const v1::JobConfig job = Job(algorithm);
-  TrainerModels models;
-  models.policy = TinyModel(5);
-  models.reference = *CloneModel(*models.policy);
+  TrainerModels models = PolicyWithReference(5);
   if (algorithm == "ppo") {
     models.critic = TinyModel(6);
     models.value_head = *llm::ValueHead::Create(32, c10::Device("cpu"), at::kFloat, 6);
@@ -155,9 +161,7 @@ TEST(RlProblemTest, PpoLearnsTheRewardedToken) {
 TEST(TrainerTest, OneEpochTakesTheOldLogprobsFromTheUpdateForward) {
   const v1::JobConfig job = Job("grpo");
   ASSERT_EQ(job.learner().ppo_epochs(), 1);
-  TrainerModels models;
-  models.policy = TinyModel(3);
-  models.reference = *CloneModel(*models.policy);
+  TrainerModels models = PolicyWithReference(3);
   SingleProcessCommunicator comm;
   auto trainer = Trainer::Create(job, std::move(models), &comm);
   ASSERT_TRUE(trainer.ok()) << trainer.status();
@@ -193,9 +197,7 @@ TEST(TrainerTest, OneEpochTakesTheOldLogprobsFromTheUpdateForward) {
 
 TEST(TrainerTest, RejectsBadBatchesNamingTheTrajectory) {
   const v1::JobConfig job = Job("grpo");
-  TrainerModels models;
-  models.policy = TinyModel(1);
-  models.reference = *CloneModel(*models.policy);
+  TrainerModels models = PolicyWithReference(1);
   SingleProcessCommunicator comm;
   auto trainer = Trainer::Create(job, std::move(models), &comm);
   ASSERT_TRUE(trainer.ok()) << trainer.status();
@@ -212,9 +214,7 @@ TEST(TrainerTest, RejectsBadBatchesNamingTheTrajectory) {
   batch.pop_back();
   EXPECT_FALSE((*trainer)->Step(batch).ok());  // wrong batch size
   // PPO without a critic is refused.
-  TrainerModels no_critic;
-  no_critic.policy = TinyModel(1);
-  no_critic.reference = *CloneModel(*no_critic.policy);
+  TrainerModels no_critic = PolicyWithReference(1);
   EXPECT_FALSE(Trainer::Create(Job("ppo"), std::move(no_critic), &comm).ok());
 }
 
