@@ -551,11 +551,12 @@ absl::Status Quickstart::WarmStart() {
 absl::Status Quickstart::RlStage(int number, uint64_t seed, bool memory_manager) {
   const std::string agent = memory_manager ? "memory_manager" : "answer_agent";
   const std::string upstream = memory_manager ? warm_fp_ : mm_fp_[seed];
-  const std::string lr = absl::StrFormat(
-      "%.17g", memory_manager ? options_.manager_lr : options_.answer_lr);
+  // The stage's learner settings: the config's, with this stage's learning rate.
+  v1::LearnerConfig learner = config_.learner();
+  learner.set_actor_lr(memory_manager ? options_.manager_lr : options_.answer_lr);
   Fingerprint fingerprint(absl::StrCat("rl-", agent));
-  fingerprint.Add("upstream", upstream).Add("seed", std::to_string(seed)).Add("lr", lr)
-      .Add("actor", config_.actor()).Add("learner", config_.learner())
+  fingerprint.Add("upstream", upstream).Add("seed", std::to_string(seed))
+      .Add("actor", config_.actor()).Add("learner", learner)
       .Add("coordinator", config_.coordinator()).Add("memstore", config_.memstore())
       .Add("data", config_.data()).Add("model", config_.model());
   Step step{number,
@@ -570,7 +571,7 @@ absl::Status Quickstart::RlStage(int number, uint64_t seed, bool memory_manager)
         "seed=" + std::to_string(seed), "output_dir=" + run.string(),
         "model.path=" + warm_policy_.string(), "tokenizer.path=" + tokenizer_dir_.string(),
         "data.path=" + world_.string(), "data.dataset=synthetic", "actor.train_agent=" + agent,
-        "learner.actor_lr=" + lr};
+        absl::StrFormat("learner.actor_lr=%.17g", learner.actor_lr())};
     if (memory_manager) {
       sets.push_back("actor.answer_agent.policy.model_path=" + warm_policy_.string());
     } else {
