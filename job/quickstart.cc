@@ -34,6 +34,7 @@
 #include "common/file_util.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
+#include "eval/paired.h"
 #include "google/protobuf/text_format.h"
 #include "memr1/v1/config.pb.h"
 
@@ -156,6 +157,9 @@ class Quickstart {
   absl::Status RlStage(int number, uint64_t seed, bool memory_manager);
   absl::Status Eval();
   absl::Status Report();
+  // The report's paired comparison of the RL agents with the warm start, from the evaluations'
+  // per-question scores (eval/paired.h).
+  absl::StatusOr<std::string> PairedSection() const;
 
   const QuickstartOptions& options_;
   ShutdownSignal* shutdown_;
@@ -721,11 +725,60 @@ absl::Status Quickstart::Report() {
                                          100 * overall.at("f1"), 100 * overall.at("bleu1"),
                                          100 * overall.at("em")));
   }
+  MEMR1_ASSIGN_OR_RETURN(std::string paired, PairedSection());
+  absl::StrAppend(&md, paired);
   absl::StrAppend(&md, "\nCurves: plots/memory_manager-{reward_mean,kl}.png, "
                        "plots/answer_agent-{reward_mean,kl}.png\n");
   MEMR1_RETURN_IF_ERROR(WriteFileAtomically((root_ / "report.md").string(), md));
   *out_ << md;
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Quickstart::PairedSection() const {
+  const fs::path warm = root_ / "eval" / "warm-start" / "predictions.jsonl";
+  std::string md = absl::StrCat(
+      "\nPaired with the warm start, overall (percentage points, on the same questions): the mean "
+      "per-question difference, its standard error (SE) and t = difference / SE; |t| above about "
+      "2 is beyond the noise of the question sample. The last row averages the seeds per question "
+      "first.\n\n",
+      "| RL | F1 difference | SE | t | questions better / worse (F1) | EM difference | SE | t |\n"
+      "|---|---:|---:|---:|---:|---:|---:|---:|\n");
+  std::map<std::string, eval::QuestionScores> baseline;
+  std::map<std::string, std::vector<eval::QuestionScores>> seeds;
+  for (const std::string metric : {"f1", "em"}) {
+    MEMR1_ASSIGN_OR_RETURN(baseline[metric], eval::ReadQuestionScores(warm.string(), metric));
+    for (uint64_t seed : options_.seeds) {
+      const fs::path path = root_ / absl::StrCat("seed-", seed) / "eval" / "predictions.jsonl";
+      MEMR1_ASSIGN_OR_RETURN(eval::QuestionScores scores,
+                             eval::ReadQuestionScores(path.string(), metric));
+      seeds[metric].push_back(std::move(scores));
+    }
+  }
+  auto row = [&](const std::string& label, size_t first, size_t count) -> absl::Status {
+    std::string line = absl::StrCat("| ", label);
+    for (const std::string metric : {"f1", "em"}) {
+      const std::vector<eval::QuestionScores> runs(seeds[metric].begin() + first,
+                                                   seeds[metric].begin() + first + count);
+      auto paired = eval::ComparePaired(baseline[metric], runs);
+      if (!paired.ok()) {
+        return absl::DataLossError(absl::StrCat(label, " against ", warm.string(), ": ",
+                                                paired.status().message()));
+      }
+      absl::StrAppend(&line, absl::StrFormat(" | %+.2f | %.2f | %.2f", 100 * paired->mean,
+                                             100 * paired->standard_error, paired->t()));
+      if (metric == "f1") absl::StrAppend(&line, " | ", paired->better, " / ", paired->worse);
+    }
+    absl::StrAppend(&md, line, " |\n");
+    return absl::OkStatus();
+  };
+  for (size_t i = 0; i < options_.seeds.size(); ++i) {
+    MEMR1_RETURN_IF_ERROR(row(absl::StrCat("seed ", options_.seeds[i]), i, 1));
+  }
+  if (options_.seeds.size() > 1) {
+    MEMR1_RETURN_IF_ERROR(
+        row(absl::StrCat("mean of ", options_.seeds.size(), " seeds"), 0, options_.seeds.size()));
+  }
+  return md;
 }
 
 absl::Status Quickstart::Run() {

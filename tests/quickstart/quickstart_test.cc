@@ -167,6 +167,22 @@ TEST(QuickstartTest, ShortenedRunMakesEveryArtefactAndASecondRunSkipsFinishedSta
       report, std::regex(R"(\| Memory-R1 \(GRPO\) \| overall \| [1-9][0-9]* \| [0-9.]+ \[[0-9.]+, [0-9.]+\] \|)")))
       << report;
   EXPECT_NE(report.find("- seed 2: "), std::string::npos) << report;
+  // The paired comparison with the warm start: a row per seed and the seeds' mean, whose F1
+  // difference is the table's RL mean minus the warm start (both rounded to 0.01).
+  for (const char* row : {"| seed 1 | ", "| seed 2 | "}) {
+    EXPECT_NE(report.find(row), std::string::npos) << row << "\n" << report;
+  }
+  std::smatch paired, warm, rl;
+  ASSERT_TRUE(std::regex_search(
+      report, paired,
+      std::regex(R"(\| mean of 2 seeds \| ([+-][0-9.]+) \| [0-9.]+ \| -?[0-9.]+ \| [0-9]+ / [0-9]+ \| [+-][0-9.]+ \| [0-9.]+ \| -?[0-9.]+ \|)")))
+      << report;
+  ASSERT_TRUE(std::regex_search(
+      report, warm, std::regex(R"(\| warm start \(Memory-SFT\) \| overall \| [0-9]+ \| ([0-9.]+) \|)")));
+  ASSERT_TRUE(std::regex_search(
+      report, rl, std::regex(R"(\| Memory-R1 \(GRPO\) \| overall \| [0-9]+ \| ([0-9.]+) \[)")));
+  EXPECT_NEAR(std::stod(paired[1].str()), std::stod(rl[1].str()) - std::stod(warm[1].str()), 0.011)
+      << report;
 
   // Plots: four PNGs that decode at the default size.
   for (const char* name : {"memory_manager-reward_mean", "memory_manager-kl",
