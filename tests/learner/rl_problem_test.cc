@@ -16,8 +16,7 @@
 #include "learner/communicator.h"
 #include "learner/trainer.h"
 #include "llm/engine.h"
-#include "llm/model_config.h"
-#include "llm/model_init.h"
+#include "tests/llm/model_testing.h"
 
 namespace memr1::learner {
 namespace {
@@ -28,19 +27,11 @@ constexpr int kSamples = 8;
 constexpr int kMaxSteps = 40;
 
 std::unique_ptr<llm::CausalLM> TinyModel(uint64_t seed) {
-  auto config = llm::MakeModelConfig(
-      llm::Architecture::kQwen2,
+  return llm::testing::RandomQwen2(
       R"({"vocab_size": 16, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
           "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 64,
           "tie_word_embeddings": false})",
-      "rl-test");
-  EXPECT_TRUE(config.ok()) << config.status();
-  auto model = llm::CausalLM::Create(*config, c10::Device("cpu"), at::kFloat);
-  EXPECT_TRUE(model.ok()) << model.status();
-  llm::InitOptions init;
-  init.seed = seed;
-  EXPECT_TRUE(llm::InitializeRandom(model->get(), init).ok());
-  return *std::move(model);
+      seed);
 }
 
 // TinyModel(seed) as the policy, with a frozen copy of it as the KL reference.

@@ -11,26 +11,17 @@
 #include "common/config.h"
 #include "gtest/gtest.h"
 #include "learner/trainer.h"
-#include "llm/model_config.h"
-#include "llm/model_init.h"
+#include "tests/llm/model_testing.h"
 
 namespace memr1::learner::testing {
 
 constexpr int kTinyVocab = 24;
 
 inline std::unique_ptr<llm::CausalLM> TinyModel(uint64_t seed) {
-  auto config = llm::MakeModelConfig(
-      llm::Architecture::kQwen2,
+  return llm::testing::RandomQwen2(
       R"({"vocab_size": 24, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
           "num_attention_heads": 4, "num_key_value_heads": 2})",
-      "sft-test");
-  EXPECT_TRUE(config.ok()) << config.status();
-  auto model = llm::CausalLM::Create(*config, c10::Device("cpu"), at::kFloat);
-  EXPECT_TRUE(model.ok()) << model.status();
-  llm::InitOptions init;
-  init.seed = seed;
-  EXPECT_TRUE(llm::InitializeRandom(model->get(), init).ok());
-  return *std::move(model);
+      seed);
 }
 
 // An SFT trainer over `comm` on a fresh tiny model (seed 7); `overrides` go after the defaults.

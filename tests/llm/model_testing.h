@@ -92,6 +92,19 @@ inline std::unique_ptr<CausalLM> TinyModel(Architecture arch, uint64_t seed = 1,
   return std::move(*model);
 }
 
+// A Qwen2 with `config_json`'s shapes (config.json keys over the defaults) and the default random
+// initialisation from `seed`: the learner suites' small policies.
+inline std::unique_ptr<CausalLM> RandomQwen2(const std::string& config_json, uint64_t seed) {
+  auto config = MakeModelConfig(Architecture::kQwen2, config_json, "test config");
+  EXPECT_TRUE(config.ok()) << config.status();
+  auto model = CausalLM::Create(*config, at::kCPU, at::kFloat);
+  EXPECT_TRUE(model.ok()) << model.status();
+  InitOptions init;
+  init.seed = seed;
+  EXPECT_TRUE(InitializeRandom(model->get(), init).ok());
+  return std::move(*model);
+}
+
 inline const char* ArchName(Architecture arch) {
   switch (arch) {
     case Architecture::kQwen2:
