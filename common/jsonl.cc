@@ -1,5 +1,7 @@
 #include "common/jsonl.h"
 
+#include <nlohmann/json.hpp>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -22,6 +24,22 @@ absl::Status ForEachJsonLine(
   }
   if (in.bad()) return absl::DataLossError(absl::StrCat("error reading ", source));
   return absl::OkStatus();
+}
+
+absl::Status ForEachJsonObject(
+    std::istream& in, const std::string& source,
+    const std::function<absl::Status(const nlohmann::json& object, const std::string& where)>&
+        visit) {
+  return ForEachJsonLine(in, source,
+                         [&](const std::string& line, const std::string& where) -> absl::Status {
+                           const nlohmann::json object =
+                               nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+                           if (object.is_discarded() || !object.is_object()) {
+                             return absl::InvalidArgumentError(
+                                 absl::StrCat(where, ": not a JSON object"));
+                           }
+                           return visit(object, where);
+                         });
 }
 
 }  // namespace memr1

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "nlohmann/json_fwd.hpp"
 
 namespace memr1 {
 
@@ -20,5 +21,12 @@ namespace memr1 {
 absl::Status ForEachJsonLine(
     std::istream& in, const std::string& source,
     const std::function<absl::Status(const std::string& line, const std::string& where)>& visit);
+
+// The same for input whose every line must be one JSON object: a line that does not parse as
+// one is InvalidArgument "<source>:<N>: not a JSON object".
+absl::Status ForEachJsonObject(
+    std::istream& in, const std::string& source,
+    const std::function<absl::Status(const nlohmann::json& object, const std::string& where)>&
+        visit);
 
 }  // namespace memr1

@@ -16,12 +16,9 @@ absl::StatusOr<QuestionScores> ParseQuestionScores(const std::string& text,
                                                    const std::string& metric) {
   QuestionScores scores;
   std::istringstream stream(text);
-  MEMR1_RETURN_IF_ERROR(ForEachJsonLine(
-      stream, source, [&](const std::string& line, const std::string& where) -> absl::Status {
-        const nlohmann::json object = nlohmann::json::parse(line, nullptr, false);
-        if (object.is_discarded() || !object.is_object()) {
-          return absl::InvalidArgumentError(absl::StrCat(where, ": not a JSON object"));
-        }
+  MEMR1_RETURN_IF_ERROR(ForEachJsonObject(
+      stream, source,
+      [&](const nlohmann::json& object, const std::string& where) -> absl::Status {
         if (!object.contains("id") || !object["id"].is_string()) {
           return absl::InvalidArgumentError(absl::StrCat(where, ": field \"id\" must be a string"));
         }

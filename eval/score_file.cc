@@ -34,12 +34,9 @@ absl::StatusOr<std::vector<ScoreInput>> ParseScoreInput(const std::string& text,
                                                         const std::string& source) {
   std::vector<ScoreInput> items;
   std::istringstream stream(text);
-  MEMR1_RETURN_IF_ERROR(ForEachJsonLine(
-      stream, source, [&](const std::string& line, const std::string& where) -> absl::Status {
-        const nlohmann::json object = nlohmann::json::parse(line, nullptr, false);
-        if (object.is_discarded() || !object.is_object()) {
-          return absl::InvalidArgumentError(absl::StrCat(where, ": not a JSON object"));
-        }
+  MEMR1_RETURN_IF_ERROR(ForEachJsonObject(
+      stream, source,
+      [&](const nlohmann::json& object, const std::string& where) -> absl::Status {
         ScoreInput item;
         MEMR1_ASSIGN_OR_RETURN(item.id, TextField(object, where, "id", /*allow_number=*/true));
         MEMR1_ASSIGN_OR_RETURN(item.question,

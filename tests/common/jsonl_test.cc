@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <sstream>
 #include <vector>
 
@@ -29,6 +31,21 @@ TEST(ForEachJsonLineTest, DoesNotRepeatALocationTheVisitorAlreadyGave) {
         return absl::InvalidArgumentError(where + ": field \"id\" is missing");
       });
   EXPECT_EQ(status.message(), "f:1: field \"id\" is missing");
+}
+
+TEST(ForEachJsonObjectTest, HandsOverObjectsAndRefusesAnythingElse) {
+  for (const char* bad : {"[1, 2]", "{\"a\":", "7"}) {
+    std::istringstream in(std::string("{\"a\": 1}\n\n") + bad + "\n{\"a\": 3}\n");
+    std::vector<int> seen;
+    const absl::Status status =
+        ForEachJsonObject(in, "x.jsonl", [&](const nlohmann::json& object, const std::string&) {
+          seen.push_back(object.at("a").get<int>());
+          return absl::OkStatus();
+        });
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(status.message(), "x.jsonl:3: not a JSON object") << bad;
+    EXPECT_EQ(seen, (std::vector<int>{1})) << bad;
+  }
 }
 
 }  // namespace
