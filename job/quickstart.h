@@ -67,7 +67,7 @@ struct QuickstartOptions {
   double sft_lr = 1e-3;
   // RL learning rates (stages 5 and 6; learner.actor_lr of each stage's job). One job config
   // cannot give the two stages different rates; docs/quickstart.md has the ones tried.
-  double manager_lr = 1e-4;
+  double manager_lr = 5e-5;
   double answer_lr = 1e-4;
 
   std::ostream* out = nullptr;  // progress and children's output; null: std::cout
