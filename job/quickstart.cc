@@ -739,8 +739,9 @@ absl::StatusOr<std::string> Quickstart::PairedSection() const {
   std::string md = absl::StrCat(
       "\nPaired with the warm start, overall (percentage points, on the same questions): the mean "
       "per-question difference, its standard error (SE) and t = difference / SE; |t| above about "
-      "2 is beyond the noise of the question sample. The last row averages the seeds per question "
-      "first.\n\n",
+      "2 is beyond the noise of the question sample.",
+      options_.seeds.size() > 1 ? " The last row averages the seeds per question first." : "",
+      "\n\n",
       "| RL | F1 difference | SE | t | questions better / worse (F1) | EM difference | SE | t |\n"
       "|---|---:|---:|---:|---:|---:|---:|---:|\n");
   std::map<std::string, eval::QuestionScores> baseline;
