@@ -11,10 +11,11 @@
 
 namespace memr1::eval {
 
-absl::StatusOr<QuestionScores> ParseQuestionScores(const std::string& text,
-                                                   const std::string& source,
-                                                   const std::string& metric) {
-  QuestionScores scores;
+absl::StatusOr<MetricScores> ParseQuestionScores(const std::string& text,
+                                                 const std::string& source,
+                                                 const std::vector<std::string>& metrics) {
+  MetricScores scores;
+  for (const std::string& metric : metrics) scores[metric];
   std::istringstream stream(text);
   MEMR1_RETURN_IF_ERROR(ForEachJsonObject(
       stream, source,
@@ -22,23 +23,26 @@ absl::StatusOr<QuestionScores> ParseQuestionScores(const std::string& text,
         if (!object.contains("id") || !object["id"].is_string()) {
           return absl::InvalidArgumentError(absl::StrCat(where, ": field \"id\" must be a string"));
         }
-        if (!object.contains(metric) || !object[metric].is_number()) {
-          return absl::InvalidArgumentError(
-              absl::StrCat(where, ": field \"", metric, "\" must be a number"));
-        }
         const std::string id = object["id"].get<std::string>();
-        if (!scores.emplace(id, object[metric].get<double>()).second) {
-          return absl::InvalidArgumentError(absl::StrCat(where, ": question \"", id, "\" again"));
+        for (const std::string& metric : metrics) {
+          if (!object.contains(metric) || !object[metric].is_number()) {
+            return absl::InvalidArgumentError(
+                absl::StrCat(where, ": field \"", metric, "\" must be a number"));
+          }
+          if (!scores[metric].emplace(id, object[metric].get<double>()).second) {
+            return absl::InvalidArgumentError(
+                absl::StrCat(where, ": question \"", id, "\" again"));
+          }
         }
         return absl::OkStatus();
       }));
   return scores;
 }
 
-absl::StatusOr<QuestionScores> ReadQuestionScores(const std::string& path,
-                                                  const std::string& metric) {
+absl::StatusOr<MetricScores> ReadQuestionScores(const std::string& path,
+                                                const std::vector<std::string>& metrics) {
   MEMR1_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
-  return ParseQuestionScores(text, path, metric);
+  return ParseQuestionScores(text, path, metrics);
 }
 
 absl::StatusOr<PairedDifference> ComparePaired(const QuestionScores& baseline,

@@ -31,12 +31,15 @@ namespace memr1::eval {
 
 // question id -> score.
 using QuestionScores = std::map<std::string, double>;
+// metric name ("f1", "em", ...) -> its scores.
+using MetricScores = std::map<std::string, QuestionScores>;
 
-absl::StatusOr<QuestionScores> ReadQuestionScores(const std::string& path,
-                                                  const std::string& metric);
-absl::StatusOr<QuestionScores> ParseQuestionScores(const std::string& text,
-                                                   const std::string& source,
-                                                   const std::string& metric);
+// Every metric of `metrics` from one pass over the file.
+absl::StatusOr<MetricScores> ReadQuestionScores(const std::string& path,
+                                                const std::vector<std::string>& metrics);
+absl::StatusOr<MetricScores> ParseQuestionScores(const std::string& text,
+                                                 const std::string& source,
+                                                 const std::vector<std::string>& metrics);
 
 struct PairedDifference {
   int64_t count = 0;

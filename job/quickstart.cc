@@ -744,20 +744,19 @@ absl::StatusOr<std::string> Quickstart::PairedSection() const {
       "\n\n",
       "| RL | F1 difference | SE | t | questions better / worse (F1) | EM difference | SE | t |\n"
       "|---|---:|---:|---:|---:|---:|---:|---:|\n");
-  std::map<std::string, eval::QuestionScores> baseline;
-  std::map<std::string, std::vector<eval::QuestionScores>> seeds;
-  for (const std::string metric : {"f1", "em"}) {
-    MEMR1_ASSIGN_OR_RETURN(baseline[metric], eval::ReadQuestionScores(warm.string(), metric));
-    for (uint64_t seed : options_.seeds) {
-      const fs::path path = root_ / absl::StrCat("seed-", seed) / "eval" / "predictions.jsonl";
-      MEMR1_ASSIGN_OR_RETURN(eval::QuestionScores scores,
-                             eval::ReadQuestionScores(path.string(), metric));
-      seeds[metric].push_back(std::move(scores));
-    }
+  const std::vector<std::string> metrics = {"f1", "em"};
+  MEMR1_ASSIGN_OR_RETURN(eval::MetricScores baseline,
+                         eval::ReadQuestionScores(warm.string(), metrics));
+  std::map<std::string, std::vector<eval::QuestionScores>> seeds;  // metric -> per seed
+  for (uint64_t seed : options_.seeds) {
+    const fs::path path = root_ / absl::StrCat("seed-", seed) / "eval" / "predictions.jsonl";
+    MEMR1_ASSIGN_OR_RETURN(eval::MetricScores scores,
+                           eval::ReadQuestionScores(path.string(), metrics));
+    for (const std::string& metric : metrics) seeds[metric].push_back(std::move(scores[metric]));
   }
   auto row = [&](const std::string& label, size_t first, size_t count) -> absl::Status {
     std::string line = absl::StrCat("| ", label);
-    for (const std::string metric : {"f1", "em"}) {
+    for (const std::string& metric : metrics) {
       const std::vector<eval::QuestionScores> runs(seeds[metric].begin() + first,
                                                    seeds[metric].begin() + first + count);
       auto paired = eval::ComparePaired(baseline[metric], runs);

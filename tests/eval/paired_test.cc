@@ -62,18 +62,23 @@ TEST(PairedTest, DifferentQuestionSetsAreRefusedNamingAQuestion) {
 TEST(PairedTest, ReadsPerQuestionJsonlAndNamesTheBadLine) {
   const auto scores = ParseQuestionScores(
       "{\"id\":\"c/qa0\",\"f1\":0.5,\"em\":0}\n\n{\"id\":\"c/qa1\",\"f1\":1,\"em\":1}\n", "p.jsonl",
-      "f1");
+      {"f1", "em"});
   ASSERT_TRUE(scores.ok()) << scores.status();
-  EXPECT_EQ(*scores, (QuestionScores{{"c/qa0", 0.5}, {"c/qa1", 1.0}}));
-  auto no_metric = ParseQuestionScores("{\"id\":\"x\",\"f1\":1}\n{\"id\":\"y\"}\n", "p.jsonl", "f1");
+  EXPECT_EQ(scores->at("f1"), (QuestionScores{{"c/qa0", 0.5}, {"c/qa1", 1.0}}));
+  EXPECT_EQ(scores->at("em"), (QuestionScores{{"c/qa0", 0.0}, {"c/qa1", 1.0}}));
+  auto no_metric = ParseQuestionScores("{\"id\":\"x\",\"f1\":1}\n{\"id\":\"y\"}\n", "p.jsonl", {"f1"});
   ASSERT_FALSE(no_metric.ok());
   EXPECT_TRUE(absl::StrContains(no_metric.status().message(), "p.jsonl:2"));
   EXPECT_TRUE(absl::StrContains(no_metric.status().message(), "\"f1\""));
-  auto repeated = ParseQuestionScores("{\"id\":\"x\",\"f1\":1}\n{\"id\":\"x\",\"f1\":0}\n", "p.jsonl", "f1");
+  auto no_em = ParseQuestionScores("{\"id\":\"x\",\"f1\":1}\n", "p.jsonl", {"f1", "em"});
+  ASSERT_FALSE(no_em.ok());
+  EXPECT_TRUE(absl::StrContains(no_em.status().message(), "p.jsonl:1: field \"em\""));
+  auto repeated =
+      ParseQuestionScores("{\"id\":\"x\",\"f1\":1}\n{\"id\":\"x\",\"f1\":0}\n", "p.jsonl", {"f1"});
   ASSERT_FALSE(repeated.ok());
   EXPECT_TRUE(absl::StrContains(repeated.status().message(), "p.jsonl:2: question \"x\" again"));
-  EXPECT_FALSE(ParseQuestionScores("[1]\n", "p.jsonl", "f1").ok());
-  EXPECT_FALSE(ReadQuestionScores("/nonexistent/predictions.jsonl", "f1").ok());
+  EXPECT_FALSE(ParseQuestionScores("[1]\n", "p.jsonl", {"f1"}).ok());
+  EXPECT_FALSE(ReadQuestionScores("/nonexistent/predictions.jsonl", {"f1"}).ok());
 }
 
 }  // namespace
