@@ -392,6 +392,13 @@ absl::StatusOr<StepMetrics> Trainer::Step(const std::vector<v1::Trajectory>& glo
   std::vector<at::Tensor> old_logp(micro.size()), ref_logp(micro.size()), weights(micro.size()),
       advantages(micro.size()), returns(micro.size()), old_values(micro.size());
   double local_sums[4] = {0, 0, 0, 0};  // importance weight sum, advantage sum, sum sq, count
+  // Micro-batch k's old log-probs (from a no-grad pass or the update's forward) and truncated
+  // importance weights; returns the weights' sum over its response tokens.
+  auto take_old = [&](size_t k, const at::Tensor& logprobs) {
+    old_logp[k] = logprobs.detach();
+    weights[k] = TruncatedImportanceWeights(old_logp[k], micro[k].behaviour, l.importance_cap());
+    return (weights[k] * micro[k].mask).sum().item<double>();
+  };
   double adv_min = 0, adv_max = 0;
   bool adv_seen = false;
   MEMR1_RETURN_IF_ERROR(TorchCall("learner preparation", [&]() -> absl::Status {
@@ -400,9 +407,7 @@ absl::StatusOr<StepMetrics> Trainer::Step(const std::vector<v1::Trajectory>& glo
       const MicroBatch& mb = micro[k];
       if (!old_from_update) {
         MEMR1_ASSIGN_OR_RETURN(llm::TokenScores old, ResponseScores(*models_.policy, mb, false));
-        old_logp[k] = old.logprobs.detach();
-        weights[k] = TruncatedImportanceWeights(old_logp[k], mb.behaviour, l.importance_cap());
-        local_sums[0] += (weights[k] * mb.mask).sum().item<double>();
+        local_sums[0] += take_old(k, old.logprobs);
       }
       if (use_kl) {
         if (reference_in_data) {
@@ -498,11 +503,7 @@ absl::StatusOr<StepMetrics> Trainer::Step(const std::vector<v1::Trajectory>& glo
       for (size_t k = 0; k < micro.size(); ++k) {
         const MicroBatch& mb = micro[k];
         MEMR1_ASSIGN_OR_RETURN(llm::TokenScores scores, ResponseScores(*models_.policy, mb, true));
-        if (old_from_update) {
-          old_logp[k] = scores.logprobs.detach();
-          weights[k] = TruncatedImportanceWeights(old_logp[k], mb.behaviour, l.importance_cap());
-          local[8] += (weights[k] * mb.mask).sum().item<double>();
-        }
+        if (old_from_update) local[8] += take_old(k, scores.logprobs);
         PolicyLossResult pg = ClippedSurrogateLoss(scores.logprobs, old_logp[k], advantages[k],
                                                    mb.mask, loss_options, weights[k]);
         at::Tensor loss = pg.loss;
